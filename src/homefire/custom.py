@@ -1,0 +1,174 @@
+"""`CustomLLM`: implement completion once, get chat, streaming, async and metadata for free.
+
+A subclass overrides `complete` and `stream_complete` (or `acomplete` and
+`astream_complete`); they may return `CompletionResponse` objects or plain strings. Chat turns
+messages into a prompt with `messages_to_prompt`, a Jinja `chat_template`, or a plain
+transcript, in that order of preference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from typing import Any
+
+from homefire._bridge import iterate_sync, run_sync
+from homefire.errors import StreamInterruptedError
+from homefire.llm import LLM
+from homefire.options import GenerationOptions
+from homefire.templates import render_chat_template, simple_messages_to_prompt
+from homefire.types import (
+    ChatMessage,
+    ChatResponse,
+    CompletionResponse,
+    LLMMetadata,
+    MessageRole,
+)
+
+MessagesToPrompt = Callable[[Sequence[ChatMessage]], str]
+
+
+def _as_completion(value: CompletionResponse | str, so_far: str = "") -> CompletionResponse:
+    if isinstance(value, CompletionResponse):
+        return value
+    if isinstance(value, str):
+        return CompletionResponse(text=so_far + value, delta=value)
+    raise StreamInterruptedError(
+        f"a custom LLM returned {type(value).__name__}; return CompletionResponse or str"
+    )
+
+
+def _call_kwargs(options: GenerationOptions) -> dict[str, Any]:
+    kwargs = options.sampling_items()
+    if "stop" in kwargs:
+        kwargs["stop"] = list(kwargs["stop"])
+    if options.extra:
+        kwargs["extra"] = dict(options.extra)
+    return kwargs
+
+
+class CustomLLM(LLM):
+    """Base for user-written LLMs; see the module docstring for what to override."""
+
+    context_window: int = 4096
+    num_output: int = 256
+    model_name: str = "custom"
+
+    def __init__(
+        self,
+        *,
+        messages_to_prompt: MessagesToPrompt | None = None,
+        chat_template: str | None = None,
+        defaults: GenerationOptions | None = None,
+    ) -> None:
+        super().__init__(defaults)
+        self._messages_to_prompt = messages_to_prompt
+        self._chat_template = chat_template
+        cls = type(self)
+        self._has_sync = cls.complete is not CustomLLM.complete
+        self._has_async = cls.acomplete is not CustomLLM.acomplete
+        self._has_sync_stream = cls.stream_complete is not CustomLLM.stream_complete
+        self._has_async_stream = cls.astream_complete is not CustomLLM.astream_complete
+        if not (self._has_sync or self._has_async):
+            raise TypeError(f"{cls.__name__} must implement complete() or acomplete()")
+
+    @property
+    def metadata(self) -> LLMMetadata:
+        return LLMMetadata(
+            context_window=self.context_window,
+            num_output=self.num_output,
+            model_name=self.model_name,
+            is_chat_model=False,
+        )
+
+    def messages_to_prompt(self, messages: Sequence[ChatMessage]) -> str:
+        if self._messages_to_prompt is not None:
+            return self._messages_to_prompt(messages)
+        if self._chat_template is not None:
+            return render_chat_template(
+                self._chat_template, messages, source=f"{type(self).__name__}.chat_template"
+            )
+        return simple_messages_to_prompt(messages)
+
+    # --- completion: the user's methods, reached whichever flavour they wrote ------------
+
+    def _complete(self, prompt: str, options: GenerationOptions, formatted: bool) -> CompletionResponse:
+        kwargs = _call_kwargs(options)
+        if self._has_sync:
+            return _as_completion(self.complete(prompt, **kwargs))
+        return _as_completion(run_sync(self.acomplete(prompt, **kwargs)))
+
+    def _stream_complete(
+        self, prompt: str, options: GenerationOptions, formatted: bool
+    ) -> Iterator[CompletionResponse]:
+        kwargs = _call_kwargs(options)
+        if self._has_sync_stream:
+            chunks: Iterator[Any] = iter(self.stream_complete(prompt, **kwargs))
+        elif self._has_async_stream:
+            chunks = iterate_sync(self.astream_complete(prompt, **kwargs))
+        else:
+            chunks = iter([self._complete(prompt, options, formatted)])
+        return self._accumulate(chunks)
+
+    async def _acomplete(
+        self, prompt: str, options: GenerationOptions, formatted: bool
+    ) -> CompletionResponse:
+        if self._has_async:
+            return _as_completion(await self.acomplete(prompt, **_call_kwargs(options)))
+        return await super()._acomplete(prompt, options, formatted)
+
+    def _astream_complete(
+        self, prompt: str, options: GenerationOptions, formatted: bool
+    ) -> AsyncIterator[CompletionResponse]:
+        if self._has_async_stream:
+            return self._aaccumulate(
+                self.astream_complete(prompt, **_call_kwargs(options))
+            )
+        return super()._astream_complete(prompt, options, formatted)
+
+    @staticmethod
+    def _accumulate(chunks: Iterator[Any]) -> Iterator[CompletionResponse]:
+        text = ""
+        for chunk in chunks:
+            response = _as_completion(chunk, text)
+            text = response.text
+            yield response
+
+    @staticmethod
+    async def _aaccumulate(chunks: AsyncIterator[Any]) -> AsyncIterator[CompletionResponse]:
+        text = ""
+        async for chunk in chunks:
+            response = _as_completion(chunk, text)
+            text = response.text
+            yield response
+
+    # --- chat, built on completion ------------------------------------------------------------
+
+    def _chat(self, messages: list[ChatMessage], options: GenerationOptions) -> ChatResponse:
+        return _to_chat(self._complete(self.messages_to_prompt(messages), options, True))
+
+    def _stream_chat(
+        self, messages: list[ChatMessage], options: GenerationOptions
+    ) -> Iterator[ChatResponse]:
+        prompt = self.messages_to_prompt(messages)
+        return (_to_chat(c) for c in self._stream_complete(prompt, options, True))
+
+    async def _achat(self, messages: list[ChatMessage], options: GenerationOptions) -> ChatResponse:
+        return _to_chat(await self._acomplete(self.messages_to_prompt(messages), options, True))
+
+    async def _astream_chat(  # type: ignore[override]
+        self, messages: list[ChatMessage], options: GenerationOptions
+    ) -> AsyncIterator[ChatResponse]:
+        prompt = self.messages_to_prompt(messages)
+        async for chunk in self._astream_complete(prompt, options, True):
+            yield _to_chat(chunk)
+
+
+def _to_chat(response: CompletionResponse) -> ChatResponse:
+    return ChatResponse(
+        message=ChatMessage(MessageRole.ASSISTANT, response.text),
+        delta=response.delta,
+        usage=response.usage,
+        timings=response.timings,
+        finish_reason=response.finish_reason,
+        raw=response.raw,
+    )

@@ -1,0 +1,169 @@
+"""Every failure a user can meet, as one hierarchy rooted at `HomefireError`.
+
+Each message says what happened and what to do about it; the attributes carry the facts
+(paths, URLs, token counts, which timeout) so callers can branch without parsing text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class HomefireError(Exception):
+    """Root of every error homefire raises on purpose."""
+
+
+class InvalidParameterError(HomefireError, ValueError):
+    """A parameter is out of range, of the wrong type, or unknown; raised before any work."""
+
+    def __init__(self, name: str, problem: str) -> None:
+        self.name = name
+        self.problem = problem
+        super().__init__(f"invalid parameter {name!r}: {problem}")
+
+
+class MissingDependencyError(HomefireError, ImportError):
+    """An optional package a feature needs is not installed."""
+
+    def __init__(self, package: str, feature: str, extra: str | None = None) -> None:
+        self.package = package
+        self.feature = feature
+        hint = f"pip install 'homefire[{extra}]'" if extra else f"pip install {package}"
+        super().__init__(f"{feature} needs the package {package!r}, which is not installed: {hint}")
+
+
+class NotSupportedError(HomefireError):
+    """The backend cannot do what was asked (not a transient failure)."""
+
+
+# --- model files --------------------------------------------------------------------------
+
+
+class ModelFileError(HomefireError):
+    """A model file is missing, unreadable or not a usable GGUF file."""
+
+    def __init__(self, path: str, problem: str, hint: str = "") -> None:
+        self.path = path
+        self.problem = problem
+        message = f"bad model file {path!r}: {problem}"
+        super().__init__(f"{message}. {hint}" if hint else message)
+
+
+class ChatTemplateError(HomefireError):
+    """A chat template failed to render, or tried something the sandbox forbids."""
+
+    def __init__(self, source: str, problem: str) -> None:
+        self.source = source
+        self.problem = problem
+        super().__init__(
+            f"chat template of {source} cannot be used: {problem}. "
+            "Pass messages_to_prompt= or chat_template= to use another template."
+        )
+
+
+class DownloadError(HomefireError):
+    """A model download failed; the partial file is kept for resuming unless it was bad."""
+
+    def __init__(self, url: str, problem: str) -> None:
+        self.url = url
+        self.problem = problem
+        super().__init__(f"download of {url} failed: {problem}")
+
+
+class ChecksumMismatchError(DownloadError):
+    """A downloaded file's sha256 differs from the expected one; the file was deleted."""
+
+    def __init__(self, url: str, expected: str, actual: str) -> None:
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            url,
+            f"sha256 mismatch (expected {expected}, got {actual}); the file was deleted, "
+            "check the URL and the checksum and try again",
+        )
+
+
+# --- generation ---------------------------------------------------------------------------
+
+
+class ContextOverflowError(HomefireError):
+    """The prompt (plus the requested output) does not fit in the model's context window."""
+
+    def __init__(self, prompt_tokens: int | None, context_window: int | None, detail: str = ""):
+        self.prompt_tokens = prompt_tokens
+        self.context_window = context_window
+        counts = (
+            f"the prompt has {prompt_tokens} tokens but the context window is {context_window}"
+            if prompt_tokens is not None and context_window is not None
+            else "the prompt does not fit in the context window"
+        )
+        extra = f" ({detail})" if detail else ""
+        super().__init__(
+            f"{counts}{extra}: shorten the prompt or load the model with a larger context_window"
+        )
+
+
+class GenerationError(HomefireError):
+    """The engine or server failed while generating."""
+
+
+class StreamInterruptedError(GenerationError):
+    """A stream ended before the backend said it was complete; the partial text is attached."""
+
+    def __init__(self, message: str, partial_text: str = "") -> None:
+        self.partial_text = partial_text
+        super().__init__(message)
+
+
+# --- servers and transport ----------------------------------------------------------------
+
+
+class ServerError(HomefireError):
+    """A server answered with an error, or could not be reached."""
+
+    def __init__(self, message: str, *, url: str | None = None) -> None:
+        self.url = url
+        super().__init__(message)
+
+
+class ServerNotRunningError(ServerError):
+    """Nothing accepts connections at the URL."""
+
+
+class APIStatusError(ServerError):
+    """The server answered with an HTTP error status."""
+
+    def __init__(
+        self, message: str, *, url: str | None = None, status: int, body: Any = None
+    ) -> None:
+        self.status = status
+        self.body = body
+        super().__init__(message, url=url)
+
+
+class AuthenticationError(APIStatusError):
+    """The server refused the API key (or wants one)."""
+
+
+class ModelNotFoundError(APIStatusError):
+    """The server does not know the model that was named."""
+
+
+class ServerBusyError(APIStatusError):
+    """The server is loading, rate-limited or out of slots; retrying later may succeed."""
+
+
+class ProtocolError(ServerError):
+    """The server's answer could not be understood (garbage, truncated or wrong shape)."""
+
+
+class HomefireTimeoutError(HomefireError, TimeoutError):
+    """A wait ran past its limit; `which` names the timeout that fired."""
+
+    def __init__(self, which: str, seconds: float, what: str) -> None:
+        self.which = which
+        self.seconds = seconds
+        super().__init__(
+            f"{which} timeout of {seconds:g}s fired while {what}; raise the {which} timeout "
+            "if the backend is just slow"
+        )

@@ -1,0 +1,122 @@
+"""Per-call generation options: validated once, merged over the LLM's defaults, sent everywhere.
+
+Every provider receives a `GenerationOptions` and must put each field on the wire; this is
+the one place where names, types and ranges are checked, before any model or server is touched.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, TypedDict
+
+from homefire.errors import InvalidParameterError
+
+
+class GenerationKwargs(TypedDict, total=False):
+    """The keyword arguments every chat/complete call accepts."""
+
+    temperature: float
+    max_tokens: int
+    top_p: float
+    top_k: int
+    min_p: float
+    repeat_penalty: float
+    seed: int
+    stop: str | list[str]
+    extra: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationOptions:
+    """Sampling settings; `None` means "the backend's default". `extra` goes to the wire as is."""
+
+    temperature: float | None = None
+    max_tokens: int | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    min_p: float | None = None
+    repeat_penalty: float | None = None
+    seed: int | None = None
+    stop: tuple[str, ...] | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def merged(self, override: GenerationOptions) -> GenerationOptions:
+        """These options with every field `override` sets taking precedence."""
+        changes: dict[str, Any] = {
+            f.name: getattr(override, f.name)
+            for f in fields(self)
+            if f.name != "extra" and getattr(override, f.name) is not None
+        }
+        if override.extra:
+            changes["extra"] = {**self.extra, **override.extra}
+        return replace(self, **changes) if changes else self
+
+    def sampling_items(self) -> dict[str, Any]:
+        """The set fields other than `extra`, under homefire's names."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if f.name != "extra" and getattr(self, f.name) is not None
+        }
+
+
+_KNOWN = frozenset(GenerationKwargs.__annotations__)
+
+
+def _number(name: str, value: Any, low: float, high: float = math.inf) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        raise InvalidParameterError(name, f"must be a number, got {value!r}")
+    if not low <= value <= high:
+        upper = "" if high == math.inf else f" and at most {high:g}"
+        raise InvalidParameterError(name, f"must be at least {low:g}{upper}, got {value!r}")
+    return float(value)
+
+
+def _integer(name: str, value: Any, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidParameterError(name, f"must be an integer, got {value!r}")
+    if value < low:
+        raise InvalidParameterError(name, f"must be at least {low}, got {value!r}")
+    return value
+
+
+def _stop(value: Any) -> tuple[str, ...]:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(s, str) and s for s in items):
+        raise InvalidParameterError("stop", "must be a non-empty string or a list of them")
+    return tuple(items)
+
+
+def parse_options(kwargs: Mapping[str, Any]) -> GenerationOptions:
+    """Validate user keyword arguments into `GenerationOptions`; unknown names are errors."""
+    unknown = sorted(set(kwargs) - _KNOWN)
+    if unknown:
+        known = ", ".join(sorted(_KNOWN))
+        raise InvalidParameterError(
+            unknown[0],
+            f"not a generation option (known: {known}); "
+            "send backend-specific fields with extra={...}",
+        )
+    values: dict[str, Any] = {}
+    for name, value in kwargs.items():
+        if value is None:
+            continue
+        if name in ("temperature", "repeat_penalty"):
+            values[name] = _number(name, value, 0.0)
+        elif name in ("top_p", "min_p"):
+            values[name] = _number(name, value, 0.0, 1.0)
+        elif name == "max_tokens":
+            values[name] = _integer(name, value, 1)
+        elif name == "top_k":
+            values[name] = _integer(name, value, 0)
+        elif name == "seed":
+            values[name] = _integer(name, value, -1)
+        elif name == "stop":
+            values[name] = _stop(value)
+        elif name == "extra":
+            if not isinstance(value, Mapping):
+                raise InvalidParameterError("extra", "must be a mapping of wire field to value")
+            values[name] = dict(value)
+    return GenerationOptions(**values)

@@ -1,0 +1,194 @@
+"""Plain data that flows through every provider: messages, responses, usage, timings, metadata.
+
+Names follow LlamaIndex's LLM interface so its users feel at home; the classes are small
+slotted dataclasses so building one per streamed chunk costs next to nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from homefire.errors import InvalidParameterError
+
+
+class MessageRole(str, Enum):
+    SYSTEM = "system"
+    USER = "user"
+    ASSISTANT = "assistant"
+    TOOL = "tool"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(slots=True)
+class ToolCall:
+    """One call the model asked for; `arguments` is always a parsed object."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class ChatMessage:
+    role: MessageRole = MessageRole.USER
+    content: str | None = ""
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    tool_call_id: str | None = None
+    name: str | None = None
+    reasoning: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The OpenAI-style message dict most wire formats and chat templates expect."""
+        out: dict[str, Any] = {"role": self.role.value, "content": self.content}
+        if self.tool_calls:
+            out["tool_calls"] = [
+                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                for c in self.tool_calls
+            ]
+        if self.tool_call_id is not None:
+            out["tool_call_id"] = self.tool_call_id
+        if self.name is not None:
+            out["name"] = self.name
+        return out
+
+    @classmethod
+    def from_any(cls, value: ChatMessage | Mapping[str, Any]) -> ChatMessage:
+        if isinstance(value, ChatMessage):
+            return value
+        if not isinstance(value, Mapping):
+            raise InvalidParameterError(
+                "messages", f"each message must be a ChatMessage or a dict, got {type(value).__name__}"
+            )
+        role = value.get("role", "user")
+        try:
+            parsed_role = MessageRole(str(role))
+        except ValueError:
+            roles = ", ".join(r.value for r in MessageRole)
+            raise InvalidParameterError("messages", f"unknown role {role!r} (use {roles})") from None
+        content = value.get("content", "")
+        if content is not None and not isinstance(content, str):
+            raise InvalidParameterError("messages", "message content must be a string")
+        return cls(
+            role=parsed_role,
+            content=content,
+            tool_call_id=value.get("tool_call_id"),
+            name=value.get("name"),
+        )
+
+
+Messages = str | Sequence[ChatMessage | Mapping[str, Any]]
+
+
+def as_messages(messages: Messages) -> list[ChatMessage]:
+    """Accept a bare string (one user turn), ChatMessages or OpenAI-style dicts."""
+    if isinstance(messages, str):
+        return [ChatMessage(MessageRole.USER, messages)]
+    if isinstance(messages, ChatMessage | Mapping):
+        raise InvalidParameterError("messages", "pass a list of messages, not a single message")
+    out = [ChatMessage.from_any(m) for m in messages]
+    if not out:
+        raise InvalidParameterError("messages", "at least one message is needed")
+    return out
+
+
+def system(content: str) -> ChatMessage:
+    return ChatMessage(MessageRole.SYSTEM, content)
+
+
+def user(content: str) -> ChatMessage:
+    return ChatMessage(MessageRole.USER, content)
+
+
+def assistant(content: str) -> ChatMessage:
+    return ChatMessage(MessageRole.ASSISTANT, content)
+
+
+def tool(content: str, tool_call_id: str, name: str | None = None) -> ChatMessage:
+    return ChatMessage(MessageRole.TOOL, content, tool_call_id=tool_call_id, name=name)
+
+
+@dataclass(slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int | None = None
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(slots=True)
+class Timings:
+    """Where the time went, normalised from each backend's own units (ms here, always)."""
+
+    prompt_tokens: int | None = None
+    cached_tokens: int | None = None
+    generated_tokens: int | None = None
+    prompt_ms: float | None = None
+    generation_ms: float | None = None
+    tokens_per_second: float | None = None
+    time_to_first_token_ms: float | None = None
+    load_ms: float | None = None
+
+
+@dataclass(slots=True)
+class ChatResponse:
+    """A chat answer; while streaming, `message` holds the text so far and `delta` the new piece."""
+
+    message: ChatMessage
+    delta: str | None = None
+    usage: Usage | None = None
+    timings: Timings | None = None
+    finish_reason: str | None = None
+    raw: Any = None
+
+    @property
+    def text(self) -> str:
+        return self.message.content or ""
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass(slots=True)
+class CompletionResponse:
+    text: str
+    delta: str | None = None
+    usage: Usage | None = None
+    timings: Timings | None = None
+    finish_reason: str | None = None
+    raw: Any = None
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass(slots=True)
+class LLMMetadata:
+    context_window: int = 4096
+    num_output: int = 256
+    model_name: str = "unknown"
+    is_chat_model: bool = True
+    supports_tools: bool = False
+    is_function_calling_model: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class ModelInfo:
+    """One model a backend knows about, loaded or not."""
+
+    id: str
+    loaded: bool = False
+    context_length: int | None = None
+    max_context_length: int | None = None
+    quantization: str | None = None
+    size_bytes: int | None = None
+    capabilities: list[str] = field(default_factory=list)
+    raw: Any = None
