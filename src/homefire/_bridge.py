@@ -80,9 +80,7 @@ class _LoopThread:
         with self._lock:
             if self._loop is None:
                 loop = asyncio.new_event_loop()
-                threading.Thread(
-                    target=loop.run_forever, name="homefire-loop", daemon=True
-                ).start()
+                threading.Thread(target=loop.run_forever, name="homefire-loop", daemon=True).start()
                 self._loop = loop
             return self._loop
 
@@ -99,13 +97,17 @@ def run_sync(awaitable: Awaitable[T]) -> T:
     return asyncio.run_coroutine_threadsafe(wrap(), _loop_thread.loop()).result()
 
 
+async def _next(iterator: AsyncIterator[T]) -> T:
+    return await anext(iterator)
+
+
 def iterate_sync(iterator: AsyncIterator[T]) -> Iterator[T]:
     """Consume an async iterator from sync code, one item at a time."""
     loop = _loop_thread.loop()
     try:
         while True:
             try:
-                yield asyncio.run_coroutine_threadsafe(anext(iterator), loop).result()
+                yield asyncio.run_coroutine_threadsafe(_next(iterator), loop).result()
             except StopAsyncIteration:
                 return
     finally:

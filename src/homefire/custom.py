@@ -91,7 +91,9 @@ class CustomLLM(LLM):
 
     # --- completion: the user's methods, reached whichever flavour they wrote ------------
 
-    def _complete(self, prompt: str, options: GenerationOptions, formatted: bool) -> CompletionResponse:
+    def _complete(
+        self, prompt: str, options: GenerationOptions, formatted: bool
+    ) -> CompletionResponse:
         kwargs = _call_kwargs(options)
         if self._has_sync:
             return _as_completion(self.complete(prompt, **kwargs))
@@ -120,9 +122,7 @@ class CustomLLM(LLM):
         self, prompt: str, options: GenerationOptions, formatted: bool
     ) -> AsyncIterator[CompletionResponse]:
         if self._has_async_stream:
-            return self._aaccumulate(
-                self.astream_complete(prompt, **_call_kwargs(options))
-            )
+            return self._aaccumulate(self.astream_complete(prompt, **_call_kwargs(options)))
         return super()._astream_complete(prompt, options, formatted)
 
     @staticmethod
@@ -155,7 +155,7 @@ class CustomLLM(LLM):
     async def _achat(self, messages: list[ChatMessage], options: GenerationOptions) -> ChatResponse:
         return _to_chat(await self._acomplete(self.messages_to_prompt(messages), options, True))
 
-    async def _astream_chat(  # type: ignore[override]
+    async def _astream_chat(
         self, messages: list[ChatMessage], options: GenerationOptions
     ) -> AsyncIterator[ChatResponse]:
         prompt = self.messages_to_prompt(messages)

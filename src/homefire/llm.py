@@ -49,7 +49,9 @@ class LLM(ABC):
     ) -> Iterator[ChatResponse]: ...
 
     @abstractmethod
-    def _complete(self, prompt: str, options: GenerationOptions, formatted: bool) -> CompletionResponse: ...
+    def _complete(
+        self, prompt: str, options: GenerationOptions, formatted: bool
+    ) -> CompletionResponse: ...
 
     @abstractmethod
     def _stream_complete(
@@ -120,7 +122,7 @@ class LLM(ABC):
 
     # --- resources --------------------------------------------------------------------------
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - a no-op is right for LLMs that hold nothing
         """Release engines, connections and processes; the LLM is unusable afterwards."""
 
     def __enter__(self) -> LLM:

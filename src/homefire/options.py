@@ -7,7 +7,7 @@ the one place where names, types and ranges are checked, before any model or ser
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, TypedDict
 
@@ -25,12 +25,19 @@ class GenerationKwargs(TypedDict, total=False):
     repeat_penalty: float
     seed: int
     stop: str | list[str]
+    tools: Sequence[Any]
+    tool_choice: str
+    json_schema: Mapping[str, Any]
     extra: Mapping[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
 class GenerationOptions:
-    """Sampling settings; `None` means "the backend's default". `extra` goes to the wire as is."""
+    """Sampling settings; `None` means "the backend's default". `extra` goes to the wire as is.
+
+    `tools` holds OpenAI-style function tool specs, `tool_choice` is "auto", "none", "required"
+    or a tool's name, and `json_schema` constrains the output to JSON matching that schema.
+    """
 
     temperature: float | None = None
     max_tokens: int | None = None
@@ -40,6 +47,9 @@ class GenerationOptions:
     repeat_penalty: float | None = None
     seed: int | None = None
     stop: tuple[str, ...] | None = None
+    tools: tuple[dict[str, Any], ...] | None = None
+    tool_choice: str | None = None
+    json_schema: Mapping[str, Any] | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def merged(self, override: GenerationOptions) -> GenerationOptions:
@@ -89,6 +99,14 @@ def _stop(value: Any) -> tuple[str, ...]:
     return tuple(items)
 
 
+def _tools(value: Any) -> tuple[dict[str, Any], ...]:
+    if isinstance(value, str | Mapping) or not isinstance(value, Sequence):
+        raise InvalidParameterError("tools", "must be a list of functions or tool specs")
+    from homefire.tools import tool_spec
+
+    return tuple(tool_spec(item) for item in value)
+
+
 def parse_options(kwargs: Mapping[str, Any]) -> GenerationOptions:
     """Validate user keyword arguments into `GenerationOptions`; unknown names are errors."""
     unknown = sorted(set(kwargs) - _KNOWN)
@@ -115,8 +133,27 @@ def parse_options(kwargs: Mapping[str, Any]) -> GenerationOptions:
             values[name] = _integer(name, value, -1)
         elif name == "stop":
             values[name] = _stop(value)
+        elif name == "tools":
+            values[name] = _tools(value)
+        elif name == "tool_choice":
+            if not isinstance(value, str) or not value:
+                raise InvalidParameterError(
+                    name, 'must be "auto", "none", "required" or the name of one of the tools'
+                )
+            values[name] = value
+        elif name == "json_schema":
+            if not isinstance(value, Mapping):
+                raise InvalidParameterError(name, "must be a JSON schema (a mapping)")
+            values[name] = dict(value)
         elif name == "extra":
             if not isinstance(value, Mapping):
                 raise InvalidParameterError("extra", "must be a mapping of wire field to value")
             values[name] = dict(value)
+    choice = values.get("tool_choice")
+    if choice not in (None, "auto", "none", "required"):
+        names = {t["function"]["name"] for t in values.get("tools", ())}
+        if choice not in names:
+            raise InvalidParameterError(
+                "tool_choice", f"{choice!r} is not one of the tools passed ({sorted(names)})"
+            )
     return GenerationOptions(**values)

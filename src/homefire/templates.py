@@ -81,7 +81,9 @@ def render_chat_template(
     except TemplateError as exc:
         raise ChatTemplateError(source, f"it failed to render ({exc})") from None
     except (TypeError, ValueError, AttributeError, KeyError, IndexError, RecursionError) as exc:
-        raise ChatTemplateError(source, f"it failed to render ({type(exc).__name__}: {exc})") from None
+        raise ChatTemplateError(
+            source, f"it failed to render ({type(exc).__name__}: {exc})"
+        ) from None
 
 
 def simple_messages_to_prompt(messages: Sequence[ChatMessage]) -> str:

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from homefire.errors import InvalidParameterError
 
 
-class MessageRole(str, Enum):
+class MessageRole(StrEnum):
     SYSTEM = "system"
     USER = "user"
     ASSISTANT = "assistant"
@@ -47,7 +47,11 @@ class ChatMessage:
         out: dict[str, Any] = {"role": self.role.value, "content": self.content}
         if self.tool_calls:
             out["tool_calls"] = [
-                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                {
+                    "id": c.id,
+                    "type": "function",
+                    "function": {"name": c.name, "arguments": c.arguments},
+                }
                 for c in self.tool_calls
             ]
         if self.tool_call_id is not None:
@@ -62,14 +66,17 @@ class ChatMessage:
             return value
         if not isinstance(value, Mapping):
             raise InvalidParameterError(
-                "messages", f"each message must be a ChatMessage or a dict, got {type(value).__name__}"
+                "messages",
+                f"each message must be a ChatMessage or a dict, got {type(value).__name__}",
             )
         role = value.get("role", "user")
         try:
             parsed_role = MessageRole(str(role))
         except ValueError:
             roles = ", ".join(r.value for r in MessageRole)
-            raise InvalidParameterError("messages", f"unknown role {role!r} (use {roles})") from None
+            raise InvalidParameterError(
+                "messages", f"unknown role {role!r} (use {roles})"
+            ) from None
         content = value.get("content", "")
         if content is not None and not isinstance(content, str):
             raise InvalidParameterError("messages", "message content must be a string")
@@ -139,10 +146,15 @@ class Timings:
 
 @dataclass(slots=True)
 class ChatResponse:
-    """A chat answer; while streaming, `message` holds the text so far and `delta` the new piece."""
+    """A chat answer; while streaming, `message` holds the text so far and `delta` the new piece.
+
+    Reasoning ("thinking") text never mixes into content: it accumulates in `message.reasoning`
+    and streams through `reasoning_delta`.
+    """
 
     message: ChatMessage
     delta: str | None = None
+    reasoning_delta: str | None = None
     usage: Usage | None = None
     timings: Timings | None = None
     finish_reason: str | None = None
