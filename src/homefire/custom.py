@@ -1,7 +1,9 @@
 """`CustomLLM`: implement completion once, get chat, streaming, async and metadata for free.
 
 A subclass overrides `complete` and `stream_complete` (or `acomplete` and
-`astream_complete`); they may return `CompletionResponse` objects or plain strings. Chat turns
+`astream_complete`); they may return `CompletionResponse` objects or plain strings. The
+subclass's methods are moved aside when the class is created, so calls still go through the
+base class's validation, option defaults and normalisation before reaching them. Chat turns
 messages into a prompt with `messages_to_prompt`, a Jinja `chat_template`, or a plain
 transcript, in that order of preference.
 """
@@ -25,6 +27,8 @@ from homefire.types import (
 )
 
 MessagesToPrompt = Callable[[Sequence[ChatMessage]], str]
+
+_USER_METHODS = ("complete", "stream_complete", "acomplete", "astream_complete")
 
 
 def _as_completion(value: CompletionResponse | str, so_far: str = "") -> CompletionResponse:
@@ -53,6 +57,13 @@ class CustomLLM(LLM):
     num_output: int = 256
     model_name: str = "custom"
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in _USER_METHODS:
+            if name in cls.__dict__:
+                setattr(cls, f"_user_{name}", cls.__dict__[name])
+                delattr(cls, name)
+
     def __init__(
         self,
         *,
@@ -63,13 +74,11 @@ class CustomLLM(LLM):
         super().__init__(defaults)
         self._messages_to_prompt = messages_to_prompt
         self._chat_template = chat_template
-        cls = type(self)
-        self._has_sync = cls.complete is not CustomLLM.complete
-        self._has_async = cls.acomplete is not CustomLLM.acomplete
-        self._has_sync_stream = cls.stream_complete is not CustomLLM.stream_complete
-        self._has_async_stream = cls.astream_complete is not CustomLLM.astream_complete
-        if not (self._has_sync or self._has_async):
-            raise TypeError(f"{cls.__name__} must implement complete() or acomplete()")
+        self._user: dict[str, Callable[..., Any] | None] = {
+            name: getattr(self, f"_user_{name}", None) for name in _USER_METHODS
+        }
+        if self._user["complete"] is None and self._user["acomplete"] is None:
+            raise TypeError(f"{type(self).__name__} must implement complete() or acomplete()")
 
     @property
     def metadata(self) -> LLMMetadata:
@@ -95,18 +104,20 @@ class CustomLLM(LLM):
         self, prompt: str, options: GenerationOptions, formatted: bool
     ) -> CompletionResponse:
         kwargs = _call_kwargs(options)
-        if self._has_sync:
-            return _as_completion(self.complete(prompt, **kwargs))
-        return _as_completion(run_sync(self.acomplete(prompt, **kwargs)))
+        if (complete := self._user["complete"]) is not None:
+            return _as_completion(complete(prompt, **kwargs))
+        acomplete = self._user["acomplete"]
+        assert acomplete is not None  # checked in __init__
+        return _as_completion(run_sync(acomplete(prompt, **kwargs)))
 
     def _stream_complete(
         self, prompt: str, options: GenerationOptions, formatted: bool
     ) -> Iterator[CompletionResponse]:
         kwargs = _call_kwargs(options)
-        if self._has_sync_stream:
-            chunks: Iterator[Any] = iter(self.stream_complete(prompt, **kwargs))
-        elif self._has_async_stream:
-            chunks = iterate_sync(self.astream_complete(prompt, **kwargs))
+        if (stream := self._user["stream_complete"]) is not None:
+            chunks: Iterator[Any] = iter(stream(prompt, **kwargs))
+        elif (astream := self._user["astream_complete"]) is not None:
+            chunks = iterate_sync(astream(prompt, **kwargs))
         else:
             chunks = iter([self._complete(prompt, options, formatted)])
         return self._accumulate(chunks)
@@ -114,15 +125,15 @@ class CustomLLM(LLM):
     async def _acomplete(
         self, prompt: str, options: GenerationOptions, formatted: bool
     ) -> CompletionResponse:
-        if self._has_async:
-            return _as_completion(await self.acomplete(prompt, **_call_kwargs(options)))
+        if (acomplete := self._user["acomplete"]) is not None:
+            return _as_completion(await acomplete(prompt, **_call_kwargs(options)))
         return await super()._acomplete(prompt, options, formatted)
 
     def _astream_complete(
         self, prompt: str, options: GenerationOptions, formatted: bool
     ) -> AsyncIterator[CompletionResponse]:
-        if self._has_async_stream:
-            return self._aaccumulate(self.astream_complete(prompt, **_call_kwargs(options)))
+        if (astream := self._user["astream_complete"]) is not None:
+            return self._aaccumulate(astream(prompt, **_call_kwargs(options)))
         return super()._astream_complete(prompt, options, formatted)
 
     @staticmethod

