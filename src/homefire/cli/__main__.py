@@ -1,0 +1,3 @@
+from homefire.cli import main
+
+main()

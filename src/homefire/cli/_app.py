@@ -1,0 +1,80 @@
+"""The `homefire` command group: subcommands are imported only when they run.
+
+The table below is the whole registry. `homefire --help` reads its one-line summaries, so
+listing the commands imports none of them and works even when a command's module is absent.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import click
+
+from homefire import __version__
+from homefire.cli._common import debug_option, render_error
+from homefire.errors import HomefireError, NotSupportedError
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "chat": ("homefire.cli.chat_cmd:chat", "Chat with a model, interactively or for one prompt."),
+    "complete": ("homefire.cli.chat_cmd:complete", "Continue a text with a model."),
+    "serve": ("homefire.cli.serve_cmd:command", "Serve a model over an OpenAI-compatible API."),
+    "inspect": ("homefire.cli.inspect_cmd:command", "Show what a GGUF model file contains."),
+    "plan": (
+        "homefire.cli.plan_cmd:command",
+        "Work out settings that fit a model on this machine.",
+    ),
+    "discover": ("homefire.cli.discover_cmd:command", "Find the LLM servers running nearby."),
+    "models": ("homefire.cli.models_cmd:models", "List the models a server knows."),
+    "load": ("homefire.cli.models_cmd:load", "Load a model on a server."),
+    "unload": ("homefire.cli.models_cmd:unload", "Unload a model from a server."),
+    "pull": ("homefire.cli.models_cmd:pull", "Download a model onto a server."),
+    "doctor": ("homefire.cli.doctor_cmd:command", "Find out why a server or model does not work."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands live in `COMMANDS` as "module:attribute" strings."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*COMMANDS, *sorted(set(super().list_commands(ctx)) - set(COMMANDS))]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
+            return super().get_command(ctx, cmd_name)
+        module_name, attribute = entry[0].split(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            raise NotSupportedError(
+                f"'homefire {cmd_name}' is not available in this installation "
+                f"(module {module_name} is missing); reinstall homefire"
+            ) from exc
+        command = getattr(module, attribute)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{entry[0]} is not a click command")
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, summary) for name, (_, summary) in COMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except HomefireError as exc:
+            render_error(exc, ctx)
+            ctx.exit(1)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(
+    __version__, "-V", "--version", prog_name="homefire", message="%(prog)s %(version)s"
+)
+@debug_option
+def app() -> None:
+    """homefire: one fast, typed interface to every local LLM runtime."""

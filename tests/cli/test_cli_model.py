@@ -1,0 +1,190 @@
+"""The `homefire` command with the real embedded model, run as a child process."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from pty_session import Terminal
+
+pytestmark = pytest.mark.integration
+
+FRANCE = "What is the capital of France?"
+GREEDY = ("--temperature", "0", "--system", "You are a helpful assistant.")
+
+
+def _run(
+    *args: str, stdin: str = "", timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "homefire.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+
+
+@pytest.mark.parametrize("engine", ["xllamacpp", "llama-cpp-python"])
+def test_chat_answers_once_and_prints_nothing_else(engine: str) -> None:
+    if engine == "llama-cpp-python":
+        pytest.importorskip("llama_cpp")
+    result = _run("chat", "--engine", engine, *GREEDY, "--max-tokens", "40", FRANCE)
+    assert result.returncode == 0, result.stderr
+    assert "Paris" in result.stdout
+    assert result.stderr == ""
+
+
+def test_chat_reads_the_prompt_from_a_pipe() -> None:
+    result = _run(
+        "chat",
+        *GREEDY,
+        "--max-tokens",
+        "40",
+        "--system",
+        "Answer in one sentence.",
+        stdin=FRANCE + "\n",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Paris" in result.stdout
+
+
+def test_chat_json_is_one_object() -> None:
+    result = _run("chat", *GREEDY, "--max-tokens", "40", "--json", FRANCE)
+    assert result.returncode == 0, result.stderr
+    body = json.loads(result.stdout)
+    assert set(body) == {"text", "finish_reason", "usage", "timings", "model"}
+    assert "Paris" in body["text"]
+    assert body["finish_reason"] in ("stop", "length")
+    assert body["usage"]["completion_tokens"] > 0
+    assert body["model"]
+
+
+def test_complete_streams_a_continuation() -> None:
+    result = _run(
+        "complete", "--temperature", "0", "--max-tokens", "8", "--json", "The capital of France is"
+    )
+    assert result.returncode == 0, result.stderr
+    body = json.loads(result.stdout)
+    assert body["finish_reason"] == "length"
+    assert body["usage"]["completion_tokens"] == 8
+    streamed = _run(
+        "complete", "--temperature", "0", "--max-tokens", "8", "The capital of France is"
+    )
+    assert streamed.stdout == body["text"] + ("" if body["text"].endswith("\n") else "\n")
+
+
+def test_interactive_chat_through_a_pipe_keeps_the_history() -> None:
+    # alone, "Repeat your last answer." gets an unrelated story from this model
+    turns = f"{FRANCE}\n/help\nRepeat your last answer.\n"
+    result = _run("chat", "-i", *GREEDY, "--max-tokens", "30", stdin=turns)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("Paris") == 2, result.stdout
+    assert "/reset" in result.stderr
+
+
+def test_bad_model_path_is_a_clear_error(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.gguf"
+    result = _run("chat", "--model", str(missing), "hi")
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: ")
+    assert str(missing) in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
+def test_prompt_longer_than_the_context_names_both_numbers() -> None:
+    result = _run("complete", "--context-window", "64", "hello " * 100)
+    assert result.returncode == 1
+    assert "context window is 64" in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+@pytest.fixture
+def served_model(smollm2_path: Path, tmp_path: Path) -> Iterator[str]:
+    folder = tmp_path / "served"
+    folder.mkdir()
+    shutil.copyfile(smollm2_path, folder / "smol.gguf")
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(folder))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/smol.gguf"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def test_model_url_is_downloaded_into_the_cache_then_used(
+    served_model: str, tmp_path: Path
+) -> None:
+    env = {**os.environ, "HOMEFIRE_CACHE_DIR": str(tmp_path / "cache")}
+    result = _run("chat", *GREEDY, "--max-tokens", "40", "--model", served_model, FRANCE, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "Paris" in result.stdout
+    assert [p.name for p in (tmp_path / "cache" / "models").glob("*/*.gguf")] == ["smol.gguf"]
+
+
+def test_ctrl_c_stops_the_answer_not_the_chat() -> None:
+    terminal = Terminal(
+        [sys.executable, "-m", "homefire.cli", "chat", *GREEDY, "--max-tokens", "1500"]
+    )
+    try:
+        terminal.expect(r">>> ", timeout=120)
+        terminal.send("Write a very long story about a dragon who learns to cook.\n")
+        terminal.expect(r"cook\.\n")
+        terminal.expect(r"\w+ \w+ \w+ \w+")
+        terminal.send("\x03")
+        stopped_at = time.monotonic()
+        terminal.expect(r"\(stopped\)\n", timeout=20)
+        terminal.expect(r">>> ", timeout=20)
+        if Path("/proc").is_dir():  # a stopped generation leaves the process idle at the prompt
+            before = _cpu_seconds(terminal.pid)
+            time.sleep(2)
+            assert _cpu_seconds(terminal.pid) - before < 0.5
+        terminal.send(FRANCE + "\n")
+        answer = terminal.expect(r"tok/s\n", timeout=60)
+        assert "Paris" in answer
+        assert time.monotonic() - stopped_at < 30
+        terminal.expect(r">>> ")
+        terminal.send("\x03")
+        assert terminal.wait() == 0
+        assert "Traceback" not in terminal.text
+    finally:
+        terminal.close()
+
+
+@pytest.mark.parametrize("engine", ["xllamacpp", "llama-cpp-python"])
+def test_ctrl_c_ends_a_one_shot_answer_with_status_130(engine: str) -> None:
+    if engine == "llama-cpp-python":
+        pytest.importorskip("llama_cpp")
+    story = "Once upon a time, in a land far away, there lived a dragon who"
+    command = ["complete", "--engine", engine, "-t", "0", "-n", "1500", story]
+    terminal = Terminal([sys.executable, "-m", "homefire.cli", *command])
+    try:
+        terminal.expect(r"\w+ \w+ \w+ \w+", timeout=120)
+        terminal.send("\x03")
+        assert terminal.wait() == 130
+        assert "Traceback" not in terminal.text
+    finally:
+        terminal.close()
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
