@@ -18,6 +18,7 @@ from homefire.types import (
     ChatResponse,
     CompletionResponse,
     MessageRole,
+    ModelInfo,
     Timings,
     ToolCall,
     Usage,
@@ -282,6 +283,8 @@ class _StreamState:
         choices = chunk.get("choices")
         if not choices:
             return None
+        if not isinstance(choices, list):
+            raise ProtocolError("malformed choices in the stream")
         choice = choices[0]
         if not isinstance(choice, Mapping):
             raise ProtocolError("malformed choice in the stream")
@@ -412,3 +415,75 @@ class CompletionStreamAssembler:
             finish_reason=reason,
             raw=self._state.last_raw,
         )
+
+
+# --- models and embeddings ---------------------------------------------------------------------
+
+
+def _model_info(entry: Mapping[str, Any]) -> ModelInfo:
+    """One `/v1/models` entry; the context comes from whichever field the server fills.
+
+    vLLM sends `max_model_len` (the context in effect), llama.cpp `meta.n_ctx` (in effect,
+    newer builds) and `meta.n_ctx_train` (the most the model supports).
+    """
+    meta = entry.get("meta")
+    meta = meta if isinstance(meta, Mapping) else {}
+    in_effect = _count(entry.get("max_model_len"))
+    if in_effect is None:
+        in_effect = _count(meta.get("n_ctx"))
+    trained = _count(meta.get("n_ctx_train"))
+    size = _count(meta.get("size"))
+    return ModelInfo(
+        id=str(entry["id"]),
+        loaded=True,
+        context_length=in_effect if in_effect is not None else trained,
+        max_context_length=trained if trained is not None else in_effect,
+        quantization=_optional_str(meta.get("ftype")),
+        size_bytes=size,
+        raw=dict(entry),
+    )
+
+
+def parse_models(body: Any) -> list[ModelInfo]:
+    """The models of a `/v1/models` answer (OpenAI's `{"object":"list","data":[...]}`)."""
+    if not isinstance(body, Mapping):
+        raise ProtocolError(f"expected a model list object, got {type(body).__name__}")
+    if "error" in body:
+        raise error_from_event(body)
+    data = body.get("data")
+    if not isinstance(data, list):
+        raise ProtocolError("the model list has no `data` array")
+    models = []
+    for entry in data:
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("id"), str):
+            raise ProtocolError(f"malformed entry in the model list: {entry!r:.200}")
+        models.append(_model_info(entry))
+    return models
+
+
+def build_embeddings_body(inputs: Sequence[str], *, model: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"input": list(inputs), "encoding_format": "float"}
+    if model is not None:
+        body["model"] = model
+    return body
+
+
+def parse_embeddings(body: Any) -> list[list[float]]:
+    """The vectors of an embeddings answer, in input order."""
+    if not isinstance(body, Mapping):
+        raise ProtocolError(f"expected an embeddings object, got {type(body).__name__}")
+    if "error" in body:
+        raise error_from_event(body)
+    data = body.get("data")
+    if not isinstance(data, list):
+        raise ProtocolError("the embeddings answer has no `data` array")
+    indexed: list[tuple[int, list[float]]] = []
+    for position, item in enumerate(data):
+        vector = item.get("embedding") if isinstance(item, Mapping) else None
+        if not isinstance(vector, list) or not all(
+            isinstance(x, int | float) and not isinstance(x, bool) for x in vector
+        ):
+            raise ProtocolError(f"malformed embedding at position {position}")
+        index = _count(item.get("index"))
+        indexed.append((position if index is None else index, [float(x) for x in vector]))
+    return [vector for _, vector in sorted(indexed, key=lambda pair: pair[0])]

@@ -1,0 +1,582 @@
+"""The pooled HTTP client every server provider shares: the only module that touches sockets.
+
+httpx underneath (sync and async), one connection pool per base URL and credentials, kept
+in a small registry so providers pointed at the same server reuse connections. On top:
+three timeouts that say which fired, retries only while nothing of the answer has arrived,
+an in-flight limit, and every transport failure turned into a homefire error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json as _json
+import threading
+import time
+import weakref
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import AbstractAsyncContextManager, AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from homefire import __version__
+from homefire.errors import (
+    HomefireError,
+    HomefireTimeoutError,
+    InvalidParameterError,
+    ProtocolError,
+    ServerError,
+    ServerNotRunningError,
+    StreamInterruptedError,
+)
+from homefire.http.config import RETRY_STATUSES, RetryPolicy, Timeouts
+from homefire.http.streams import NDJSONDecoder, SSEDecoder
+from homefire.protocols.errors import error_from_response
+
+ErrorMapper = Callable[..., HomefireError]
+
+# Failures before any of the answer arrived that a new connection may not meet: nothing
+# listening yet, or a kept-alive connection the server closed just as it was reused.
+_RETRY_ERRORS = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.RemoteProtocolError,
+    httpx.ReadError,
+    httpx.WriteError,
+)
+_Decoder = SSEDecoder | NDJSONDecoder
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """A fully read answer, whatever its status (for probing and custom handling)."""
+
+    status: int
+    headers: Mapping[str, str]
+    content: bytes
+    url: str
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        """The body as JSON; ProtocolError when it is not."""
+        return _decode_json(self.content, self.url)
+
+
+def _decode_json(content: bytes, url: str) -> Any:
+    try:
+        return _json.loads(content)
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError
+        raise ProtocolError(
+            f"{url} answered with a body that is not JSON: {content[:200]!r}", url=url
+        ) from None
+
+
+def _error_body(content: bytes) -> Any:
+    """An error body as JSON when it is JSON, else as text (plain-text servers)."""
+    try:
+        return _json.loads(content)
+    except ValueError:
+        return content.decode("utf-8", "replace")
+
+
+# --- the registry of shared pools -------------------------------------------------------------
+
+_PoolKey = tuple[str, tuple[tuple[str, str], ...]]
+
+
+class _Registry:
+    """One httpx client per (base URL, headers incl. auth); async ones also per event loop."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sync: dict[_PoolKey, httpx.Client] = {}
+        self._users: dict[_PoolKey, int] = {}
+        self._async: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, dict[_PoolKey, httpx.AsyncClient]
+        ] = weakref.WeakKeyDictionary()
+
+    def acquire(self, key: _PoolKey) -> None:
+        with self._lock:
+            self._users[key] = self._users.get(key, 0) + 1
+
+    def sync_client(self, key: _PoolKey) -> httpx.Client:
+        client = self._sync.get(key)
+        if client is None:
+            with self._lock:
+                client = self._sync.get(key)
+                if client is None:
+                    client = httpx.Client(headers=dict(key[1]), timeout=None)
+                    self._sync[key] = client
+        return client
+
+    def async_client(self, key: _PoolKey) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        clients = self._async.get(loop)
+        if clients is None:
+            with self._lock:
+                clients = self._async.setdefault(loop, {})
+        client = clients.get(key)
+        if client is None:
+            client = clients[key] = httpx.AsyncClient(headers=dict(key[1]), timeout=None)
+        return client
+
+    def release(
+        self, key: _PoolKey, loop: asyncio.AbstractEventLoop | None = None
+    ) -> tuple[httpx.Client | None, list[httpx.AsyncClient]]:
+        """Drop one user; when it was the last, hand back the clients to close.
+
+        Async clients can only be closed on their own loop: those of `loop` are handed back,
+        the others are dropped for the garbage collector.
+        """
+        with self._lock:
+            users = self._users.get(key, 0) - 1
+            if users > 0:
+                self._users[key] = users
+                return None, []
+            self._users.pop(key, None)
+            sync = self._sync.pop(key, None)
+            asyncs = [
+                client
+                for owner, clients in self._async.items()
+                if (client := clients.pop(key, None)) is not None and owner is loop
+            ]
+            return sync, asyncs
+
+
+_registry = _Registry()
+
+
+# --- the client -------------------------------------------------------------------------------
+
+
+class _Deadline:
+    """The read timeouts in force for one call, and which one a read timeout means."""
+
+    __slots__ = ("between", "end", "first", "total")
+
+    def __init__(self, timeouts: Timeouts, override: float | None) -> None:
+        self.total = override if override is not None else timeouts.total
+        self.end = time.monotonic() + self.total if self.total is not None else None
+        self.first = override if override is not None else timeouts.first_token
+        self.between = timeouts.between_chunks
+
+    def read(self, phase: float) -> float:
+        if self.end is None:
+            return phase
+        return max(min(phase, self.end - time.monotonic()), 0.001)
+
+    def check(self, url: str) -> None:
+        """Raise the total timeout once it has passed (reads alone cannot see it mid-stream)."""
+        if self.end is not None and self.total is not None and time.monotonic() > self.end:
+            raise HomefireTimeoutError("total", self.total, f"reading the stream from {url}")
+
+    def which(self, phase: str) -> tuple[str, float]:
+        if self.end is not None and self.total is not None and time.monotonic() >= self.end - 0.01:
+            return "total", self.total
+        return phase, self.first if phase == "first_token" else self.between
+
+
+class HTTPClient:
+    """JSON requests and SSE/NDJSON streams against one server, sync and async.
+
+    No API key is needed by default; with `api_key` every request carries
+    `Authorization: Bearer <key>`. `max_concurrency` caps this client's in-flight
+    requests (sync and async calls are counted separately). `error_mapper(status, body,
+    url=...)` turns an error status into a homefire error; `start_hint` tells the user how
+    to start the server when nothing listens.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeouts: Timeouts = Timeouts(),  # noqa: B008 - frozen, so sharing it is safe
+        retry: RetryPolicy = RetryPolicy(),  # noqa: B008
+        max_concurrency: int | None = None,
+        error_mapper: ErrorMapper = error_from_response,
+        start_hint: str = "start the server, or pass the base_url it listens on",
+    ) -> None:
+        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
+            raise InvalidParameterError(
+                "base_url", f"must be an http:// or https:// URL, got {base_url!r}"
+            )
+        if max_concurrency is not None and (
+            isinstance(max_concurrency, bool)
+            or not isinstance(max_concurrency, int)
+            or max_concurrency < 1
+        ):
+            raise InvalidParameterError(
+                "max_concurrency", f"must be a positive integer or None, got {max_concurrency!r}"
+            )
+        self.base_url = base_url.rstrip("/")
+        self.timeouts = timeouts
+        self.retry = retry
+        self.max_concurrency = max_concurrency
+        self.start_hint = start_hint
+        self._map_error = error_mapper
+        merged = {"User-Agent": f"homefire/{__version__}", **(headers or {})}
+        if api_key:
+            merged["Authorization"] = f"Bearer {api_key}"
+        self._key: _PoolKey = (self.base_url, tuple(sorted(merged.items())))
+        _registry.acquire(self._key)
+        self._closed = False
+        self._slots = (
+            threading.BoundedSemaphore(max_concurrency) if max_concurrency is not None else None
+        )
+        self._async_slots: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, asyncio.Semaphore
+        ] = weakref.WeakKeyDictionary()
+
+    def __repr__(self) -> str:
+        return f"HTTPClient({self.base_url!r})"
+
+    # --- plumbing -------------------------------------------------------------------------
+
+    def url(self, path: str) -> str:
+        return path if path.startswith(("http://", "https://")) else self.base_url + path
+
+    def _timeout(self, deadline: _Deadline) -> httpx.Timeout:
+        connect = self.timeouts.connect
+        if deadline.total is not None:
+            connect = min(connect, deadline.total)
+        read = deadline.read(deadline.first)
+        return httpx.Timeout(connect=connect, read=read, write=read, pool=read)
+
+    def _slot(self) -> AbstractContextManager[Any]:
+        return self._slots if self._slots is not None else nullcontext()
+
+    def _aslot(self) -> AbstractAsyncContextManager[Any]:
+        if self.max_concurrency is None:
+            return nullcontext()
+        loop = asyncio.get_running_loop()
+        slots = self._async_slots.get(loop)
+        if slots is None:
+            slots = self._async_slots[loop] = asyncio.Semaphore(self.max_concurrency)
+        return slots
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ServerError(f"this client for {self.base_url} was closed", url=self.base_url)
+
+    def _transport_error(self, exc: Exception, url: str, deadline: _Deadline) -> HomefireError:
+        """The homefire error for an httpx failure before any of the answer arrived."""
+        if isinstance(exc, httpx.ConnectTimeout):
+            return HomefireTimeoutError(
+                "connect", self.timeouts.connect, f"connecting to {self.base_url}"
+            )
+        if isinstance(exc, httpx.ConnectError):
+            return ServerNotRunningError(
+                f"nothing is listening at {self.base_url} ({exc or 'connection refused'}); "
+                f"{self.start_hint}",
+                url=self.base_url,
+            )
+        if isinstance(exc, httpx.TimeoutException):
+            which, seconds = deadline.which("first_token")
+            return HomefireTimeoutError(which, seconds, f"waiting for an answer from {url}")
+        return ServerError(
+            f"{url} dropped the connection before answering ({type(exc).__name__}: {exc}); "
+            "the server may have crashed or restarted, check its log",
+            url=url,
+        )
+
+    def _status_error(self, status: int, content: bytes, url: str) -> HomefireError:
+        return self._map_error(status, _error_body(content), url=url)
+
+    def error_for(self, response: Response) -> HomefireError:
+        """The homefire error this client raises for an error `response` from `request`."""
+        return self._status_error(response.status, response.content, response.url)
+
+    def _should_retry(self, attempt: int, exc: Exception | None, status: int | None) -> bool:
+        if attempt >= self.retry.attempts:
+            return False
+        if exc is not None:
+            return isinstance(exc, _RETRY_ERRORS)
+        return status in RETRY_STATUSES
+
+    def _delay(self, attempt: int, headers: Mapping[str, str] | None) -> float:
+        return self.retry.delay(attempt, headers.get("retry-after") if headers else None)
+
+    # --- sync -----------------------------------------------------------------------------
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+        retry: bool = True,
+    ) -> httpx.Response:
+        self._check_open()
+        url = self.url(path)
+        deadline = _Deadline(self.timeouts, timeout)
+        client = _registry.sync_client(self._key)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                with self._slot():
+                    response = client.request(
+                        method, url, json=json, params=params, timeout=self._timeout(deadline)
+                    )
+            except httpx.HTTPError as exc:
+                if retry and self._should_retry(attempt, exc, None):
+                    time.sleep(self._delay(attempt, None))
+                    continue
+                raise self._transport_error(exc, url, deadline) from None
+            if retry and self._should_retry(attempt, None, response.status_code):
+                time.sleep(self._delay(attempt, response.headers))
+                continue
+            return response
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> Response:
+        """One attempt, no retries, any status returned as is: for probing a server."""
+        response = self._send(method, path, json=json, params=params, timeout=timeout, retry=False)
+        return Response(response.status_code, response.headers, response.content, str(response.url))
+
+    def _json_result(self, response: httpx.Response) -> Any:
+        url = str(response.url)
+        if response.status_code >= 400:
+            raise self._status_error(response.status_code, response.content, url)
+        return _decode_json(response.content, url)
+
+    def get_json(
+        self, path: str, *, params: Mapping[str, Any] | None = None, timeout: float | None = None
+    ) -> Any:
+        return self._json_result(self._send("GET", path, params=params, timeout=timeout))
+
+    def post_json(self, path: str, body: Any, *, timeout: float | None = None) -> Any:
+        return self._json_result(self._send("POST", path, json=body, timeout=timeout))
+
+    def _open_stream(self, path: str, body: Any, deadline: _Deadline) -> httpx.Response:
+        url = self.url(path)
+        client = _registry.sync_client(self._key)
+        attempt = 0
+        while True:
+            attempt += 1
+            request = client.build_request("POST", url, json=body, timeout=self._timeout(deadline))
+            try:
+                response = client.send(request, stream=True)
+            except httpx.HTTPError as exc:
+                if self._should_retry(attempt, exc, None):
+                    time.sleep(self._delay(attempt, None))
+                    continue
+                raise self._transport_error(exc, url, deadline) from None
+            if response.status_code < 400:
+                return response
+            try:
+                content = response.read()
+            except httpx.HTTPError as exc:
+                raise self._transport_error(exc, url, deadline) from None
+            finally:
+                response.close()
+            if self._should_retry(attempt, None, response.status_code):
+                time.sleep(self._delay(attempt, response.headers))
+                continue
+            raise self._status_error(response.status_code, content, url)
+
+    def _stream(self, path: str, body: Any, decoder: _Decoder) -> Iterator[Any]:
+        self._check_open()
+        deadline = _Deadline(self.timeouts, None)
+        with self._slot():
+            response = self._open_stream(path, body, deadline)
+            url = str(response.url)
+            received = 0
+            try:
+                # From here on each read waits at most between_chunks: the request's timeout
+                # dict is read by httpcore when the body starts, so this is the place to set it.
+                response.request.extensions["timeout"]["read"] = deadline.read(deadline.between)
+                for chunk in response.iter_raw():
+                    received += len(chunk)
+                    yield from decoder.feed(chunk)
+                    if decoder.done:
+                        return
+                    deadline.check(url)
+                yield from decoder.finish()
+            except httpx.TimeoutException:
+                which, seconds = deadline.which("between_chunks")
+                raise HomefireTimeoutError(
+                    which, seconds, f"waiting for the next chunk of the stream from {url}"
+                ) from None
+            except httpx.HTTPError as exc:
+                raise _interrupted(url, received, exc) from None
+            finally:
+                response.close()
+
+    def stream_sse(self, path: str, body: Any) -> Iterator[Any]:
+        """POST `body` and yield each parsed SSE `data:` event until `[DONE]` or the end."""
+        return self._stream(path, body, SSEDecoder(self.url(path)))
+
+    def stream_ndjson(self, path: str, body: Any) -> Iterator[Any]:
+        """POST `body` and yield each parsed line of a newline-delimited JSON stream."""
+        return self._stream(path, body, NDJSONDecoder(self.url(path)))
+
+    def close(self) -> None:
+        """Stop using the shared pool; the last user of a pool closes its connections."""
+        if self._closed:
+            return
+        self._closed = True
+        sync, _ = _registry.release(self._key)
+        if sync is not None:
+            sync.close()
+
+    # --- async ----------------------------------------------------------------------------
+
+    async def _asend(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - a per-call limit the transport enforces itself
+        retry: bool = True,
+    ) -> httpx.Response:
+        self._check_open()
+        url = self.url(path)
+        deadline = _Deadline(self.timeouts, timeout)
+        client = _registry.async_client(self._key)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                async with self._aslot():
+                    response = await client.request(
+                        method, url, json=json, params=params, timeout=self._timeout(deadline)
+                    )
+            except httpx.HTTPError as exc:
+                if retry and self._should_retry(attempt, exc, None):
+                    await asyncio.sleep(self._delay(attempt, None))
+                    continue
+                raise self._transport_error(exc, url, deadline) from None
+            if retry and self._should_retry(attempt, None, response.status_code):
+                await asyncio.sleep(self._delay(attempt, response.headers))
+                continue
+            return response
+
+    async def arequest(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - a per-call limit the transport enforces itself
+    ) -> Response:
+        response = await self._asend(
+            method, path, json=json, params=params, timeout=timeout, retry=False
+        )
+        return Response(response.status_code, response.headers, response.content, str(response.url))
+
+    async def aget_json(
+        self,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> Any:
+        return self._json_result(await self._asend("GET", path, params=params, timeout=timeout))
+
+    async def apost_json(
+        self,
+        path: str,
+        body: Any,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> Any:
+        return self._json_result(await self._asend("POST", path, json=body, timeout=timeout))
+
+    async def _aopen_stream(self, path: str, body: Any, deadline: _Deadline) -> httpx.Response:
+        url = self.url(path)
+        client = _registry.async_client(self._key)
+        attempt = 0
+        while True:
+            attempt += 1
+            request = client.build_request("POST", url, json=body, timeout=self._timeout(deadline))
+            try:
+                response = await client.send(request, stream=True)
+            except httpx.HTTPError as exc:
+                if self._should_retry(attempt, exc, None):
+                    await asyncio.sleep(self._delay(attempt, None))
+                    continue
+                raise self._transport_error(exc, url, deadline) from None
+            if response.status_code < 400:
+                return response
+            try:
+                content = await response.aread()
+            except httpx.HTTPError as exc:
+                raise self._transport_error(exc, url, deadline) from None
+            finally:
+                await response.aclose()
+            if self._should_retry(attempt, None, response.status_code):
+                await asyncio.sleep(self._delay(attempt, response.headers))
+                continue
+            raise self._status_error(response.status_code, content, url)
+
+    async def _astream(self, path: str, body: Any, decoder: _Decoder) -> AsyncIterator[Any]:
+        self._check_open()
+        deadline = _Deadline(self.timeouts, None)
+        async with self._aslot():
+            response = await self._aopen_stream(path, body, deadline)
+            url = str(response.url)
+            received = 0
+            try:
+                response.request.extensions["timeout"]["read"] = deadline.read(deadline.between)
+                async for chunk in response.aiter_raw():
+                    received += len(chunk)
+                    for event in decoder.feed(chunk):
+                        yield event
+                    if decoder.done:
+                        return
+                    deadline.check(url)
+                for event in decoder.finish():
+                    yield event
+            except httpx.TimeoutException:
+                which, seconds = deadline.which("between_chunks")
+                raise HomefireTimeoutError(
+                    which, seconds, f"waiting for the next chunk of the stream from {url}"
+                ) from None
+            except httpx.HTTPError as exc:
+                raise _interrupted(url, received, exc) from None
+            finally:
+                await response.aclose()
+
+    def astream_sse(self, path: str, body: Any) -> AsyncIterator[Any]:
+        return self._astream(path, body, SSEDecoder(self.url(path)))
+
+    def astream_ndjson(self, path: str, body: Any) -> AsyncIterator[Any]:
+        return self._astream(path, body, NDJSONDecoder(self.url(path)))
+
+    async def aclose(self) -> None:
+        """Like `close`, also closing the async connections of the last user."""
+        if self._closed:
+            return
+        self._closed = True
+        sync, asyncs = _registry.release(self._key, asyncio.get_running_loop())
+        if sync is not None:
+            sync.close()
+        for client in asyncs:
+            await client.aclose()
+
+
+def _interrupted(url: str, received: int, exc: Exception) -> StreamInterruptedError:
+    return StreamInterruptedError(
+        f"the stream from {url} was cut off after {received} bytes "
+        f"({type(exc).__name__}: {exc}); the server may have crashed or been stopped, "
+        "the answer is incomplete"
+    )

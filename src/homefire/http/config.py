@@ -1,0 +1,106 @@
+"""Timeouts and retry policy: plain settings, checked once, shared by every server provider.
+
+Kept apart from the client so that naming them (`hf.Timeouts`) costs no HTTP import.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from time import time
+
+from homefire.errors import InvalidParameterError
+
+# Statuses a later attempt may fix: timeout, conflict, rate limit, gateway trouble, loading.
+RETRY_STATUSES = frozenset({408, 409, 429, 502, 503, 504})
+
+# A server asking for a longer wait than this is not worth waiting for inside one call.
+_MAX_RETRY_AFTER = 60.0
+
+
+def _positive(name: str, value: float | None, *, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or math.isnan(value)
+        or value <= 0
+    ):
+        raise InvalidParameterError(name, f"must be a positive number of seconds, got {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """How long to wait, in seconds, for each phase of a request.
+
+    `first_token` runs until the response headers (or first byte) arrive and is generous
+    because a local server may be loading a model; `between_chunks` bounds each wait for
+    more of the body; `total`, when set, bounds the whole call.
+    """
+
+    connect: float = 5.0
+    first_token: float = 600.0
+    between_chunks: float = 120.0
+    total: float | None = None
+
+    def __post_init__(self) -> None:
+        _positive("timeouts.connect", self.connect)
+        _positive("timeouts.first_token", self.first_token)
+        _positive("timeouts.between_chunks", self.between_chunks)
+        _positive("timeouts.total", self.total, optional=True)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How often to retry a request that failed before any of the answer arrived.
+
+    `attempts` counts the first try; waits grow from `backoff` by doubling up to
+    `max_backoff`, with jitter, unless the server's Retry-After says otherwise.
+    """
+
+    attempts: int = 3
+    backoff: float = 0.25
+    max_backoff: float = 8.0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.attempts, bool) or not isinstance(self.attempts, int):
+            raise InvalidParameterError(
+                "retry.attempts", f"must be an integer, got {self.attempts!r}"
+            )
+        if self.attempts < 1:
+            raise InvalidParameterError(
+                "retry.attempts", f"must be at least 1, got {self.attempts}"
+            )
+        for name in ("backoff", "max_backoff"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise InvalidParameterError(
+                    f"retry.{name}", f"must be a number of seconds >= 0, got {value!r}"
+                )
+
+    def delay(self, retry_number: int, retry_after: str | None = None) -> float:
+        """Seconds to sleep before retry number `retry_number` (1 for the first retry)."""
+        asked = parse_retry_after(retry_after)
+        if asked is not None:
+            return asked
+        ceiling = min(self.max_backoff, self.backoff * 2.0 ** (retry_number - 1))
+        return float(ceiling * (0.5 + random.random() / 2))
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta seconds or an HTTP date), capped; None if absent."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - time()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+    if math.isnan(seconds):
+        return None
+    return min(max(seconds, 0.0), _MAX_RETRY_AFTER)

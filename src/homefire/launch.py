@@ -1,0 +1,227 @@
+"""`hf.launch()`: start a llama.cpp-compatible server, for the length of a `with` block.
+
+It runs a given `llama-server` / llamafile binary, or homefire's own in-process engine in a
+child process (`python -m homefire.serve`), on 127.0.0.1 and a free port, with a fresh API
+key, its output in a log file; waits until the model is loaded; and stops it on exit
+(SIGTERM, then SIGKILL). A server that dies while starting raises with its last log lines.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from homefire.errors import (
+    HomefireTimeoutError,
+    InvalidParameterError,
+    ModelFileError,
+    ServerBusyError,
+    ServerError,
+    ServerNotRunningError,
+)
+from homefire.providers.llamafile import Llamafile
+from homefire.serve import API_KEY_ENV, new_api_key
+
+_POLL_SECONDS = 0.05
+_STOP_SECONDS = 10.0
+
+
+@dataclass
+class LaunchedServer:
+    """A server process `launch` started: where it listens, its key, its log."""
+
+    base_url: str
+    api_key: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    _log: IO[bytes] = field(repr=False)
+
+    def llm(self, **kwargs: Any) -> Llamafile:
+        """A `Llamafile` LLM talking to this server (keyword arguments go to Llamafile)."""
+        return Llamafile(base_url=self.base_url, api_key=self.api_key, **kwargs)
+
+    @property
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            text = self.log_path.read_text("utf-8", "replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop(self, timeout: float = _STOP_SECONDS) -> None:
+        """SIGTERM, wait up to `timeout` seconds, then SIGKILL. Safe to call twice."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout)
+        self._log.close()
+
+    def __enter__(self) -> LaunchedServer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _command(
+    binary: str | Path | None,
+    model_path: Path | None,
+    *,
+    host: str,
+    port: int,
+    context_window: int | None,
+    parallel: int,
+    n_threads: int | None,
+    extra_args: Sequence[str],
+) -> list[str]:
+    if binary is None:
+        argv = [sys.executable, "-m", "homefire.serve"]
+        if model_path is not None:
+            argv.append(str(model_path))
+        argv += ["--host", host, "--port", str(port), "--parallel", str(parallel)]
+        if context_window is not None:
+            argv += ["--ctx", str(context_window)]
+        if n_threads is not None:
+            argv += ["--threads", str(n_threads)]
+        return [*argv, *extra_args]
+    argv = [str(binary)]
+    if "llamafile" in Path(binary).name:
+        argv += ["--server", "--nobrowser"]
+    if model_path is not None:
+        argv += ["-m", str(model_path)]
+    argv += ["--host", host, "--port", str(port), "--parallel", str(parallel)]
+    if context_window is not None:
+        # llama.cpp splits -c between the slots; each slot gets `context_window`.
+        argv += ["-c", str(context_window * parallel)]
+    if n_threads is not None:
+        argv += ["-t", str(n_threads)]
+    return [*argv, *extra_args]
+
+
+def _check(
+    model_path: Path | None, binary: str | Path | None, parallel: int, timeout: float
+) -> None:
+    if model_path is not None and not model_path.is_file():
+        raise ModelFileError(str(model_path), "no such file", "Pass the path of a .gguf file")
+    if binary is not None and not (Path(binary).is_file() and os.access(binary, os.X_OK)):
+        raise InvalidParameterError("binary", f"{binary} is not an executable file")
+    if model_path is None and binary is not None and "llamafile" not in Path(binary).name:
+        raise InvalidParameterError("model_path", "a llama-server binary needs a model file")
+    if isinstance(parallel, bool) or not isinstance(parallel, int) or parallel < 1:
+        raise InvalidParameterError("parallel", f"must be a positive integer, got {parallel!r}")
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+        raise InvalidParameterError("ready_timeout", f"must be positive seconds, got {timeout!r}")
+
+
+def _wait_ready(server: LaunchedServer, timeout: float) -> None:
+    llm = server.llm()
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            code = server.process.poll()
+            if code is not None:
+                raise ServerError(
+                    f"the server exited with code {code} before it was ready; last lines of "
+                    f"its log ({server.log_path}):\n{server.log_tail()}",
+                    url=server.base_url,
+                )
+            try:
+                if llm.health():
+                    return
+            except (ServerNotRunningError, ServerBusyError, HomefireTimeoutError):
+                pass
+            if time.monotonic() >= deadline:
+                raise HomefireTimeoutError(
+                    "ready",
+                    timeout,
+                    f"waiting for the server at {server.base_url} to load its model "
+                    f"(log: {server.log_path})",
+                )
+            time.sleep(_POLL_SECONDS)
+    finally:
+        llm.close()
+
+
+def launch(
+    model_path: str | Path | None = None,
+    *,
+    binary: str | Path | None = None,
+    port: int | None = None,
+    host: str = "127.0.0.1",
+    context_window: int | None = None,
+    parallel: int = 1,
+    api_key: str | None = None,
+    n_threads: int | None = None,
+    extra_args: Sequence[str] = (),
+    ready_timeout: float = 120.0,
+    log_path: str | Path | None = None,
+) -> LaunchedServer:
+    """Start a llama.cpp-compatible server and return it once its model is loaded.
+
+    Use it in a `with` block (the server stops at its end) or call `.stop()` yourself.
+    Without `binary` the in-process engine serves `model_path` (the embedded model when
+    None) in a child process. `api_key=None` generates a key; the server refuses requests
+    without it. `context_window` is per slot. The log goes to `log_path` (default: a temporary
+    file, kept after exit for reading).
+    """
+    model = Path(model_path) if model_path is not None else None
+    _check(model, binary, parallel, ready_timeout)
+    port = port if port is not None else free_port(host)
+    key = api_key or new_api_key()
+    env = dict(os.environ)
+    argv = _command(
+        binary,
+        model,
+        host=host,
+        port=port,
+        context_window=context_window,
+        parallel=parallel,
+        n_threads=n_threads,
+        extra_args=extra_args,
+    )
+    if binary is None:
+        env[API_KEY_ENV] = key
+    elif "llamafile" in Path(binary).name:
+        argv += ["--api-key", key]  # classic llamafiles read no environment variable for it
+    else:
+        env["LLAMA_API_KEY"] = key
+    if log_path is None:
+        handle, name = tempfile.mkstemp(prefix=f"homefire-server-{port}-", suffix=".log")
+        os.close(handle)
+        log_path = name
+    log = open(log_path, "wb")  # noqa: SIM115 - closed by LaunchedServer.stop
+    try:
+        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
+    except OSError as exc:
+        log.close()
+        raise ServerError(f"could not start {argv[0]}: {exc}") from None
+    server = LaunchedServer(f"http://{host}:{port}", key, process, Path(log_path), log)
+    try:
+        _wait_ready(server, ready_timeout)
+    except BaseException:
+        server.stop()
+        raise
+    return server

@@ -1,0 +1,25 @@
+"""Real llama.cpp servers (SmolLM2, in-process engine in a child process), one per session."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from realserver import start_real_server
+
+from homefire.launch import LaunchedServer
+
+
+@pytest.fixture(scope="session")
+def real_server() -> Iterator[LaunchedServer]:
+    server = start_real_server(context_window=1024, parallel=2)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def tiny_server() -> Iterator[LaunchedServer]:
+    """A server whose context (256 tokens, llama.cpp's least) a short prompt overflows."""
+    server = start_real_server(context_window=256)
+    yield server
+    server.stop()
