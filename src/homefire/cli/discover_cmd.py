@@ -1,0 +1,48 @@
+"""`homefire discover [HOST...]`: which LLM servers run where, and what models they have."""
+
+from __future__ import annotations
+
+import click
+
+from homefire.cli._common import debug_option
+
+
+@click.command()
+@click.argument("hosts", nargs=-1)
+@click.option(
+    "-p",
+    "--port",
+    "ports",
+    type=int,
+    multiple=True,
+    help="Probe these ports (default: usual ones).",
+)
+@click.option("--timeout", type=click.FloatRange(min=0.05), default=1.0, show_default=True)
+@click.option("--no-models", is_flag=True, help="Only identify servers, do not list models.")
+@debug_option
+def command(
+    hosts: tuple[str, ...], ports: tuple[int, ...], timeout: float, no_models: bool
+) -> None:
+    """Find LLM servers on HOSTS (default: this machine) at their usual ports.
+
+    A HOST may be a name, host:port or a URL.
+    """
+    from homefire.discovery import USUAL_PORTS, discover
+
+    found = discover(
+        list(hosts), ports=ports or USUAL_PORTS, probe_timeout=timeout, with_models=not no_models
+    )
+    if not found:
+        click.echo("no LLM server found", err=True)
+        raise SystemExit(1)
+    for server in found:
+        auth = "  (needs an API key)" if server.identity.needs_auth else ""
+        version = f" {server.identity.version}" if server.identity.version else ""
+        click.echo(f"{server.base_url}  {server.label}{version}{auth}")
+        if server.error:
+            click.echo(f"    models: unavailable ({server.error})")
+        for model in server.models:
+            state = "loaded" if model.loaded else ""
+            context = f"ctx {model.context_length}" if model.context_length else ""
+            details = "  ".join(x for x in (state, context, model.quantization or "") if x)
+            click.echo(f"    {model.id}{'  ' + details if details else ''}")

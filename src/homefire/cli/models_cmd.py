@@ -1,0 +1,171 @@
+"""`homefire models|load|unload|pull ENDPOINT`: manage the models of a server.
+
+ENDPOINT is anything `hf.connect` takes: `ollama:`, `lmstudio://host:1234`, a URL (the
+server type is detected) or a name from the config file. Tables go to stdout; progress bars
+to stderr, only when it is a terminal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+
+from homefire.cli._common import debug_option, loading, stderr_is_tty
+from homefire.errors import NotSupportedError
+from homefire.lifecycle import Progress
+from homefire.llm import LLM
+from homefire.types import ModelInfo
+
+
+def _connect(endpoint: str) -> LLM:
+    from homefire.endpoints import connect
+
+    return connect(endpoint)
+
+
+def _method(llm: LLM, name: str) -> Callable[..., Any]:
+    method = getattr(llm, name, None)
+    if method is None:
+        raise NotSupportedError(f"{type(llm).__name__} cannot {name} models")
+    return method  # type: ignore[no-any-return]
+
+
+def _size(value: int | None) -> str:
+    if value is None:
+        return ""
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1000:
+            return f"{value:.0f} {unit}"
+        value //= 1000
+    return f"{value} TB"
+
+
+def model_table(models: list[ModelInfo]) -> str:
+    """Plain aligned columns (pipes and terminals alike)."""
+    rows = [("MODEL", "LOADED", "CONTEXT", "MAX", "QUANT", "SIZE", "CAPABILITIES")]
+    for m in models:
+        rows.append(
+            (
+                m.id,
+                "yes" if m.loaded else "",
+                str(m.context_length or ""),
+                str(m.max_context_length or ""),
+                m.quantization or "",
+                _size(m.size_bytes),
+                ",".join(m.capabilities),
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )
+
+
+@contextmanager
+def progress_bar(description: str) -> Iterator[Callable[[Progress], None]]:
+    """A callback drawing `Progress` steps as a bar on stderr (silent when not a terminal)."""
+    if not stderr_is_tty():
+        yield lambda step: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, TextColumn
+    from rich.progress import Progress as Bar
+
+    with Bar(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        console=Console(stderr=True),
+    ) as bar:
+        task = bar.add_task(description, total=None)
+
+        def update(step: Progress) -> None:
+            bar.update(
+                task,
+                description=f"{description}: {step.status}",
+                completed=step.completed or 0,
+                total=step.total,
+            )
+
+        yield update
+
+
+@click.command()
+@click.argument("endpoint")
+@debug_option
+def models(endpoint: str) -> None:
+    """List the models of ENDPOINT, with state, context, quantization and size."""
+    llm = _connect(endpoint)
+    try:
+        listed = _method(llm, "models")()
+    finally:
+        llm.close()
+    click.echo(model_table(listed) if listed else "no models")
+
+
+@click.command()
+@click.argument("endpoint")
+@click.argument("model")
+@click.option("-c", "--context-length", type=click.IntRange(min=1), help="Context to load with.")
+@click.option("--gpu", help="GPU offload: LM Studio 0..1|max|off, Ollama layers, Xinference n_gpu.")
+@click.option("--ttl", type=click.IntRange(min=1), help="Unload after this many idle seconds.")
+@debug_option
+def load(
+    endpoint: str, model: str, context_length: int | None, gpu: str | None, ttl: int | None
+) -> None:
+    """Load (or launch) MODEL on ENDPOINT."""
+    llm = _connect(endpoint)
+    try:
+        with loading(f"Loading {model}…"):
+            info = _method(llm, "load")(
+                model, context_length=context_length, gpu=_gpu(gpu), ttl=ttl
+            )
+    finally:
+        llm.close()
+    context = f" with a context of {info.context_length}" if info.context_length else ""
+    click.echo(f"loaded {info.id}{context}")
+
+
+def _gpu(value: str | None) -> float | int | str | None:
+    if value is None or value in ("max", "off", "auto"):
+        return value
+    try:
+        number = float(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not a number, max, off or auto", param_hint="--gpu"
+        ) from None
+    return int(number) if number.is_integer() and number > 1 else number
+
+
+@click.command()
+@click.argument("endpoint")
+@click.argument("model")
+@debug_option
+def unload(endpoint: str, model: str) -> None:
+    """Unload (or terminate) MODEL on ENDPOINT."""
+    llm = _connect(endpoint)
+    try:
+        _method(llm, "unload")(model)
+    finally:
+        llm.close()
+    click.echo(f"unloaded {model}")
+
+
+@click.command()
+@click.argument("endpoint")
+@click.argument("model")
+@debug_option
+def pull(endpoint: str, model: str) -> None:
+    """Download MODEL onto ENDPOINT (Ollama registry, LM Studio catalog, LocalAI gallery)."""
+    llm = _connect(endpoint)
+    try:
+        with progress_bar(f"pulling {model}") as update:
+            _method(llm, "pull")(model, progress=update)
+    finally:
+        llm.close()
+    click.echo(f"pulled {model}")

@@ -1,0 +1,206 @@
+"""LM Studio's native REST dialect (`/api/v0`, `/api/v1`) next to its OpenAI-compatible `/v1`.
+
+Pure functions, no I/O. v1 (0.4+) knows loaded instances and their runtime context; v0
+(0.3.6+) knows state and quantization and adds `stats` to each answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from homefire.errors import DownloadError, InvalidParameterError, ProtocolError
+from homefire.lifecycle import Progress
+from homefire.protocols.errors import error_from_event
+from homefire.types import ModelInfo, Timings
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+def _object(body: Any, what: str) -> Mapping[str, Any]:
+    if not isinstance(body, Mapping):
+        raise ProtocolError(f"LM Studio's {what} answer is not a JSON object")
+    if "error" in body:
+        raise error_from_event(body)
+    return body
+
+
+def parse_v1_models(body: Any) -> list[ModelInfo]:
+    """`GET /api/v1/models`: loaded = has instances; context = the first instance's, else max."""
+    models = _object(body, "/api/v1/models").get("models")
+    if not isinstance(models, list):
+        raise ProtocolError("LM Studio's /api/v1/models answer has no `models` list")
+    return [_v1_model(item) for item in models]
+
+
+def _v1_model(item: Any) -> ModelInfo:
+    if not isinstance(item, Mapping) or not isinstance(item.get("key"), str):
+        raise ProtocolError(f"malformed model entry from LM Studio: {item!r}")
+    instances = item.get("loaded_instances")
+    instances = (
+        [i for i in instances if isinstance(i, Mapping)] if isinstance(instances, list) else []
+    )
+    max_ctx = _count(item.get("max_context_length"))
+    loaded_ctx = None
+    for instance in instances:
+        config = instance.get("config")
+        if isinstance(config, Mapping) and (ctx := _count(config.get("context_length"))):
+            loaded_ctx = ctx
+            break
+    quant = item.get("quantization")
+    quant_name = quant.get("name") if isinstance(quant, Mapping) else quant
+    return ModelInfo(
+        id=item["key"],
+        loaded=bool(instances),
+        context_length=loaded_ctx or max_ctx,
+        max_context_length=max_ctx,
+        quantization=quant_name if isinstance(quant_name, str) else None,
+        size_bytes=_count(item.get("size_bytes")),
+        capabilities=_v1_capabilities(item),
+        raw=item,
+    )
+
+
+def _v1_capabilities(item: Mapping[str, Any]) -> list[str]:
+    caps = item.get("capabilities")
+    out = [str(item["type"])] if isinstance(item.get("type"), str) else []
+    if isinstance(caps, Mapping):
+        if caps.get("trained_for_tool_use"):
+            out.append("tools")
+        if caps.get("vision"):
+            out.append("vision")
+        if caps.get("reasoning"):
+            out.append("reasoning")
+    return out
+
+
+def parse_v0_models(body: Any) -> list[ModelInfo]:
+    """`GET /api/v0/models`: state, quantization, max and (optional) loaded context."""
+    data = _object(body, "/api/v0/models").get("data")
+    if not isinstance(data, list):
+        raise ProtocolError("LM Studio's /api/v0/models answer has no `data` list")
+    return [_v0_model(item) for item in data]
+
+
+def _v0_model(item: Any) -> ModelInfo:
+    if not isinstance(item, Mapping) or not isinstance(item.get("id"), str):
+        raise ProtocolError(f"malformed model entry from LM Studio: {item!r}")
+    loaded = item.get("state") == "loaded"
+    max_ctx = _count(item.get("max_context_length"))
+    loaded_ctx = _count(item.get("loaded_context_length")) if loaded else None
+    caps = item.get("capabilities")
+    capabilities = [str(item["type"])] if isinstance(item.get("type"), str) else []
+    if isinstance(caps, list):
+        capabilities += ["tools" if c == "tool_use" else str(c) for c in caps]
+    quant = item.get("quantization")
+    return ModelInfo(
+        id=item["id"],
+        loaded=loaded,
+        context_length=loaded_ctx or max_ctx,
+        max_context_length=max_ctx,
+        quantization=quant if isinstance(quant, str) else None,
+        capabilities=capabilities,
+        raw=item,
+    )
+
+
+def build_load_body(
+    model: str,
+    *,
+    context_length: int | None = None,
+    gpu: float | str | None = None,
+    ttl: int | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """`POST /api/v1/models/load`; `gpu` is an offload ratio 0..1, "max" or "off" (as `lms`)."""
+    body: dict[str, Any] = {"model": model, "echo_load_config": True}
+    if context_length is not None:
+        body["context_length"] = context_length
+    if gpu is not None:
+        body["gpu"] = _gpu_ratio(gpu)
+    if ttl is not None:
+        body["ttl"] = ttl
+    body.update(extra or {})
+    return body
+
+
+def _gpu_ratio(gpu: float | str) -> float:
+    if gpu == "max":
+        return 1.0
+    if gpu == "off":
+        return 0.0
+    if isinstance(gpu, int | float) and not isinstance(gpu, bool) and 0 <= gpu <= 1:
+        return float(gpu)
+    raise InvalidParameterError("gpu", f'must be a ratio 0..1, "max" or "off", got {gpu!r}')
+
+
+def parse_load(body: Any) -> tuple[str, int | None]:
+    """(instance id, context length in effect) from a load answer."""
+    answer = _object(body, "load")
+    instance = answer.get("instance_id")
+    if not isinstance(instance, str):
+        raise ProtocolError(f"LM Studio's load answer has no instance_id: {answer!r}")
+    config = answer.get("load_config")
+    ctx = _count(config.get("context_length")) if isinstance(config, Mapping) else None
+    return instance, ctx
+
+
+def build_unload_body(instance_id: str) -> dict[str, Any]:
+    return {"instance_id": instance_id}
+
+
+def build_download_body(model: str, quantization: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"model": model}
+    if quantization is not None:
+        body["quantization"] = quantization
+    return body
+
+
+def parse_download_status(body: Any) -> tuple[str | None, Progress]:
+    """(job id, progress) from a download answer or its status poll; failure raises."""
+    answer = _object(body, "download")
+    status = answer.get("status")
+    if not isinstance(status, str):
+        raise ProtocolError(f"LM Studio's download answer has no status: {answer!r}")
+    if status == "failed":
+        raise DownloadError(
+            str(answer.get("model", "LM Studio model")), "LM Studio reported failure"
+        )
+    job = answer.get("job_id")
+    return (job if isinstance(job, str) else None), Progress(
+        status=status,
+        completed=_count(answer.get("downloaded_bytes")),
+        total=_count(answer.get("total_size_bytes")),
+        done=status in ("completed", "already_downloaded"),
+    )
+
+
+def parse_v0_stats(body: Mapping[str, Any]) -> Timings | None:
+    """v0 answers' `stats` (seconds) as Timings (milliseconds)."""
+    stats = body.get("stats")
+    if not isinstance(stats, Mapping):
+        return None
+    ttft = _number(stats.get("time_to_first_token"))
+    generation = _number(stats.get("generation_time"))
+    usage = body.get("usage")
+    usage = usage if isinstance(usage, Mapping) else {}
+    return Timings(
+        prompt_tokens=_count(usage.get("prompt_tokens")),
+        generated_tokens=_count(usage.get("completion_tokens")),
+        generation_ms=generation * 1000 if generation is not None else None,
+        tokens_per_second=_number(stats.get("tokens_per_second")),
+        time_to_first_token_ms=ttft * 1000 if ttft is not None else None,
+    )
+
+
+def is_greeting(body: Any) -> bool:
+    """`GET /lmstudio-greeting` answers `{"lmstudio": true}`."""
+    return isinstance(body, Mapping) and body.get("lmstudio") is True

@@ -1,0 +1,165 @@
+"""Xinference's management dialect: running models, launch, instances, progress, cluster.
+
+Pure functions, no I/O. Inference is OpenAI-compatible (see `openai`); what differs is the
+lifecycle: a model is *launched* under a uid (possibly on another node of the cluster) and
+only running models are listed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from homefire.errors import ProtocolError
+from homefire.lifecycle import Progress
+from homefire.types import ModelInfo
+
+
+@dataclass(frozen=True, slots=True)
+class NodeInfo:
+    """One node of an Xinference cluster (the supervisor or a worker)."""
+
+    node_type: str
+    address: str
+    gpu_count: int = 0
+    gpu_vram_total: int = 0
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _model(uid: str, item: Mapping[str, Any]) -> ModelInfo:
+    ability = item.get("model_ability")
+    quant = item.get("quantization")
+    return ModelInfo(
+        id=uid,
+        loaded=True,
+        context_length=_count(item.get("context_length")),
+        max_context_length=_count(item.get("context_length")),
+        quantization=quant if isinstance(quant, str) else None,
+        capabilities=[a for a in ability if isinstance(a, str)]
+        if isinstance(ability, list)
+        else [],
+        raw=item,
+    )
+
+
+def parse_models(body: Any) -> list[ModelInfo]:
+    """`GET /v1/models`: the running models only, each under its uid."""
+    data = body.get("data") if isinstance(body, Mapping) else None
+    if not isinstance(data, list):
+        raise ProtocolError("Xinference's /v1/models answer has no `data` list")
+    out = []
+    for item in data:
+        if not isinstance(item, Mapping) or not isinstance(item.get("id"), str):
+            raise ProtocolError(f"malformed model entry from Xinference: {item!r}")
+        out.append(_model(item["id"], item))
+    return out
+
+
+def parse_describe(uid: str, body: Any) -> ModelInfo:
+    """`GET /v1/models/{uid}`: one running model's description."""
+    if not isinstance(body, Mapping):
+        raise ProtocolError("Xinference's model description is not a JSON object")
+    return _model(uid, body)
+
+
+def build_launch_body(
+    model_name: str,
+    *,
+    model_uid: str | None = None,
+    model_engine: str = "llama.cpp",
+    model_format: str | None = None,
+    model_size_in_billions: int | str | None = None,
+    quantization: str | None = None,
+    n_gpu: int | str | None = "auto",
+    replica: int = 1,
+    n_ctx: int | None = None,
+    worker_ip: str | None = None,
+    gpu_idx: list[int] | None = None,
+    engine_options: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """`POST /v1/models`; `engine_options` pass through as engine kwargs (e.g. n_parallel).
+
+    `worker_ip` pins the model to one worker and `gpu_idx` to GPUs there; left out, the
+    supervisor places each replica on whichever worker has room.
+    """
+    body: dict[str, Any] = {
+        "model_name": model_name,
+        "model_type": "LLM",
+        "model_engine": model_engine,
+        "replica": replica,
+    }
+    optional = {
+        "model_uid": model_uid,
+        "model_format": model_format,
+        "model_size_in_billions": model_size_in_billions,
+        "quantization": quantization,
+        "n_gpu": n_gpu,
+        "n_ctx": n_ctx,
+        "worker_ip": worker_ip,
+        "gpu_idx": gpu_idx,
+    }
+    body.update({k: v for k, v in optional.items() if v is not None})
+    body.update(engine_options or {})
+    return body
+
+
+def parse_launch(body: Any) -> str:
+    if not isinstance(body, Mapping) or not isinstance(body.get("model_uid"), str):
+        raise ProtocolError(f"Xinference's launch answer has no model_uid: {body!r}")
+    return str(body["model_uid"])
+
+
+def parse_instance_status(body: Any) -> str | None:
+    """`GET /v1/models/instances?model_uid=x`: CREATING / READY / ERROR / TERMINATING or None."""
+    if not isinstance(body, list):
+        raise ProtocolError("Xinference's instances answer is not a list")
+    for item in body:
+        if isinstance(item, Mapping) and isinstance(item.get("status"), str):
+            return str(item["status"])
+    return None
+
+
+def parse_progress(body: Any) -> Progress:
+    """`GET /v1/models/{uid}/progress`: a 0..1 fraction and the stage name."""
+    if not isinstance(body, Mapping):
+        raise ProtocolError("Xinference's progress answer is not a JSON object")
+    value = body.get("progress")
+    fraction = float(value) if isinstance(value, int | float) else None
+    stage = body.get("stage")
+    return Progress(
+        status=stage if isinstance(stage, str) else "launching",
+        completed=fraction,
+        total=1.0 if fraction is not None else None,
+        done=fraction is not None and fraction >= 1.0,
+    )
+
+
+def parse_cluster_info(body: Any) -> list[NodeInfo]:
+    """`GET /v1/cluster/info`: every node, supervisor first; never assume there is one worker."""
+    if not isinstance(body, list):
+        raise ProtocolError("Xinference's cluster info is not a list")
+    nodes = []
+    for item in body:
+        if not isinstance(item, Mapping):
+            raise ProtocolError(f"malformed cluster node from Xinference: {item!r}")
+        nodes.append(
+            NodeInfo(
+                node_type=str(item.get("node_type", "unknown")),
+                address=str(item.get("ip_address", "")),
+                gpu_count=_count(item.get("gpu_count")) or 0,
+                gpu_vram_total=_count(item.get("gpu_vram_total")) or 0,
+                raw=item,
+            )
+        )
+    return nodes
+
+
+def build_register_body(family: Mapping[str, Any], *, persist: bool = False) -> dict[str, Any]:
+    """`POST /v1/model_registrations/LLM`: the model family travels as a JSON *string*."""
+    return {"model": json.dumps(dict(family)), "persist": persist}

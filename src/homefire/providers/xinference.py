@@ -1,0 +1,253 @@
+"""Xinference: chat with a launched model by its uid, and launch / terminate models.
+
+Xinference is a cluster (one supervisor, any number of workers): the REST API is the
+supervisor's, a launched model may live on any worker, and nothing here assumes one node.
+`context_window=N` is applied as `n_ctx` when this provider launches a model.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from homefire.errors import (
+    APIStatusError,
+    GenerationError,
+    HomefireError,
+    HomefireTimeoutError,
+    InvalidParameterError,
+    ModelNotFoundError,
+    NotSupportedError,
+)
+from homefire.lifecycle import ProgressCallback
+from homefire.protocols import xinference
+from homefire.protocols.errors import error_details, error_from_response
+from homefire.protocols.xinference import NodeInfo
+from homefire.providers._lifecycle import ahealth_check, await_until, wait_until
+from homefire.providers._openai_compatible import OpenAICompatibleLLM
+from homefire.types import ModelInfo
+
+
+class Xinference(OpenAICompatibleLLM):
+    """A model launched on Xinference (default `http://127.0.0.1:9997`).
+
+    `model_uid` names a running model (see `models()`), or is set by `launch()`. `api_key`
+    (an API key or a login token) defaults to `$XINFERENCE_API_KEY`.
+    """
+
+    provider_name: ClassVar[str] = "Xinference"
+    default_base_url: ClassVar[str] = "http://127.0.0.1:9997"
+    start_hint: ClassVar[str] = "start it with `xinference-local` (or pass base_url=)"
+    health_path: ClassVar[str | None] = "/v1/cluster/auth"
+
+    def __init__(
+        self,
+        model_uid: str | None = None,
+        *,
+        api_key: str | None = None,
+        model: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if model_uid is not None and model is not None and model_uid != model:
+            raise InvalidParameterError("model", "pass model_uid or model, not both")
+        super().__init__(
+            model_uid or model, api_key=api_key or os.environ.get("XINFERENCE_API_KEY"), **kwargs
+        )
+        # Xinference reports the model family's context, not the n_ctx a launch asked for
+        self._launched_ctx: dict[str, int] = {}
+
+    @property
+    def model_uid(self) -> str | None:
+        return self.model
+
+    def _http_error(self, status: int, body: Any, *, url: str | None = None) -> HomefireError:
+        message, _, _ = error_details(body)
+        if status == 400 and "not found" in message.lower():
+            return ModelNotFoundError(
+                f"HTTP 400 from {url}: {message}. List the running models with models(), "
+                "or launch() the model first",
+                url=url,
+                status=status,
+                body=body,
+            )
+        if status == 500 and "request failed" in message:
+            context = self._launched_ctx.get(self.model or "")
+            limit = f" (n_ctx={context})" if context else ""
+            return APIStatusError(
+                f"HTTP 500 from {url}: {message}. Xinference hides the cause; a prompt longer "
+                f"than the model's context{limit} is the usual one: shorten it or launch with "
+                "a larger n_ctx",
+                url=url,
+                status=status,
+                body=body,
+            )
+        return error_from_response(status, body, url=url)
+
+    def _uid(self, model_uid: str | None) -> str:
+        uid = model_uid or self.model
+        if uid is None:
+            raise InvalidParameterError("model_uid", "name a running model (see `models()`)")
+        return uid
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def _in_effect(self, info: ModelInfo) -> ModelInfo:
+        if info.id in self._launched_ctx:
+            info.context_length = self._launched_ctx[info.id]
+        return info
+
+    def models(self) -> list[ModelInfo]:
+        """The running models, each under its uid, with context, quantization and abilities.
+
+        `context_length` is the n_ctx of launches made through this object, else the model
+        family's (Xinference does not report a launch's n_ctx).
+        """
+        return [
+            self._in_effect(m) for m in xinference.parse_models(self.http.get_json("/v1/models"))
+        ]
+
+    def describe(self, model_uid: str | None = None) -> ModelInfo:
+        uid = self._uid(model_uid)
+        return self._in_effect(
+            xinference.parse_describe(uid, self.http.get_json(f"/v1/models/{uid}"))
+        )
+
+    def launch(
+        self,
+        model_name: str,
+        *,
+        model_uid: str | None = None,
+        model_engine: str = "llama.cpp",
+        model_format: str | None = None,
+        model_size_in_billions: int | str | None = None,
+        quantization: str | None = None,
+        n_gpu: int | str | None = "auto",
+        replica: int = 1,
+        n_ctx: int | None = None,
+        worker_ip: str | None = None,
+        gpu_idx: list[int] | None = None,
+        engine_options: Mapping[str, Any] | None = None,
+        timeout: float = 600.0,
+        progress: ProgressCallback | None = None,
+        poll_interval: float = 0.5,
+    ) -> str:
+        """Launch a registered model and wait until every replica is READY; returns its uid.
+
+        `n_ctx` defaults to this provider's `context_window`; `engine_options` are passed
+        through to the engine (e.g. `{"n_parallel": 4}` for llama.cpp). The supervisor picks
+        the worker unless `worker_ip` (and `gpu_idx`) pin it. This provider then talks to the
+        launched model unless it was created for another uid.
+        """
+        body = xinference.build_launch_body(
+            model_name,
+            model_uid=model_uid,
+            model_engine=model_engine,
+            model_format=model_format,
+            model_size_in_billions=model_size_in_billions,
+            quantization=quantization,
+            n_gpu=n_gpu,
+            replica=replica,
+            n_ctx=n_ctx if n_ctx is not None else self.context_window,
+            worker_ip=worker_ip,
+            gpu_idx=gpu_idx,
+            engine_options=engine_options,
+        )
+        uid = xinference.parse_launch(
+            self.http.post_json("/v1/models?wait_ready=false", body, timeout=timeout)
+        )
+        self._wait_launched(uid, timeout, progress, poll_interval)
+        if isinstance(body.get("n_ctx"), int):
+            self._launched_ctx[uid] = body["n_ctx"]
+        if self.model is None:
+            self.model = uid
+        self._metadata = None
+        return uid
+
+    def _wait_launched(
+        self,
+        uid: str,
+        timeout: float,
+        progress: ProgressCallback | None,
+        poll_interval: float,
+    ) -> None:
+        end = time.monotonic() + timeout
+        while True:
+            status = xinference.parse_instance_status(
+                self.http.get_json("/v1/models/instances", params={"model_uid": uid})
+            )
+            if status == "READY":
+                return
+            if status == "ERROR":
+                raise GenerationError(
+                    f"Xinference failed to launch {uid!r}; its supervisor log says why"
+                )
+            if progress is not None:
+                progress(
+                    xinference.parse_progress(self.http.get_json(f"/v1/models/{uid}/progress"))
+                )
+            if time.monotonic() > end:
+                raise HomefireTimeoutError("launch", timeout, f"Xinference launched {uid!r}")
+            time.sleep(poll_interval)
+
+    def terminate(self, model_uid: str | None = None) -> None:
+        """Stop a running model and free its resources on whichever worker holds it."""
+        uid = self._uid(model_uid)
+        response = self.http.request("DELETE", f"/v1/models/{uid}")
+        if response.status >= 400:
+            raise self._http_error(response.status, _decoded(response), url=response.url)
+        self._metadata = None
+
+    def load(
+        self,
+        model: str | None = None,
+        *,
+        context_length: int | None = None,
+        gpu: int | str | None = None,
+        ttl: Any = None,
+    ) -> ModelInfo:
+        """`launch(model, n_ctx=context_length, n_gpu=gpu)`; Xinference has no idle TTL."""
+        if ttl is not None:
+            raise NotSupportedError(
+                "Xinference keeps a launched model until it is terminated; it has no TTL"
+            )
+        if model is None:
+            raise InvalidParameterError("model", "name the registered model to launch")
+        uid = self.launch(model, n_ctx=context_length, n_gpu=gpu if gpu is not None else "auto")
+        return self.describe(uid)
+
+    def unload(self, model: str | None = None) -> None:
+        self.terminate(model)
+
+    def register_model(self, family: Mapping[str, Any], *, persist: bool = False) -> None:
+        """Register a custom LLM family (e.g. a local GGUF file) so it can be launched."""
+        self.http.post_json(
+            "/v1/model_registrations/LLM", xinference.build_register_body(family, persist=persist)
+        )
+
+    def unregister_model(self, model_name: str) -> None:
+        response = self.http.request("DELETE", f"/v1/model_registrations/LLM/{model_name}")
+        if response.status >= 400:
+            raise self._http_error(response.status, _decoded(response), url=response.url)
+
+    def cluster_info(self) -> list[NodeInfo]:
+        """Every node of the cluster: the supervisor and each worker with its GPUs."""
+        return xinference.parse_cluster_info(self.http.get_json("/v1/cluster/info"))
+
+    def wait_until_ready(self, timeout: float = 60.0) -> None:
+        wait_until(self.health, timeout=timeout, what=f"waiting for Xinference at {self.base_url}")
+
+    async def await_until_ready(self, timeout: float = 60.0) -> None:  # noqa: ASYNC109
+        await await_until(
+            lambda: ahealth_check(self.http, "/v1/cluster/auth", self._http_error),
+            timeout=timeout,
+            what=f"waiting for Xinference at {self.base_url}",
+        )
+
+
+def _decoded(response: Any) -> Any:
+    try:
+        return response.json()
+    except HomefireError:
+        return response.text

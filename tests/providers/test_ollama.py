@@ -1,0 +1,166 @@
+"""hf.Ollama against the fake Ollama: native NDJSON, options on the wire, lifecycle."""
+
+from __future__ import annotations
+
+import pytest
+
+import homefire as hf
+from fakes.ollama import FakeOllama
+from homefire.lifecycle import Progress
+from homefire.providers.ollama import ContextTruncatedWarning
+
+pytestmark = pytest.mark.unit
+
+
+def test_chat_sends_options_and_maps_timings(fake_ollama: FakeOllama) -> None:
+    llm = hf.Ollama(
+        "smollm2:135m",
+        base_url=fake_ollama.base_url,
+        context_window=2048,
+        keep_alive="10m",
+        num_gpu=0,
+        num_thread=2,
+    )
+    answer = llm.chat("hello there", temperature=0.1, max_tokens=50, seed=3, stop=["\n"])
+    assert answer.text == "You said: hello there"
+    assert answer.finish_reason == "stop"
+    sent = fake_ollama.last("/api/chat").json()
+    assert sent["options"] == {
+        "num_ctx": 2048,
+        "num_gpu": 0,
+        "num_thread": 2,
+        "temperature": 0.1,
+        "num_predict": 50,
+        "seed": 3,
+        "stop": ["\n"],
+    }
+    assert sent["keep_alive"] == "10m" and sent["stream"] is False
+    assert answer.timings is not None and answer.timings.prompt_ms == pytest.approx(210.0)
+    assert answer.usage is not None and answer.usage.prompt_tokens == 2
+    assert llm.metadata.context_window == 2048
+
+
+def test_stream_chat_and_complete_sync(fake_ollama: FakeOllama) -> None:
+    llm = hf.Ollama("smollm2:135m", base_url=fake_ollama.base_url)
+    pieces = list(llm.stream_chat("one two three", max_tokens=3))
+    assert [p.delta for p in pieces] == ["You", " said:", " one", ""]
+    assert pieces[-1].finish_reason == "length" and pieces[-1].text == "You said: one"
+    assert pieces[-1].timings is not None and pieces[-1].timings.generated_tokens == 3
+    completion = llm.complete("Once upon", formatted=True)
+    assert completion.text == "You said: Once upon"
+    assert fake_ollama.last("/api/generate").json()["raw"] is True
+    streamed = list(llm.stream_complete("a b"))
+    assert streamed[-1].text == "You said: a b" and streamed[-1].finish_reason == "stop"
+
+
+async def test_async_is_native(fake_ollama: FakeOllama) -> None:
+    llm = hf.Ollama("smollm2:135m", base_url=fake_ollama.base_url)
+    assert (await llm.achat("hi")).text == "You said: hi"
+    pieces = [p async for p in llm.astream_chat("hi there")]
+    assert pieces[-1].text == "You said: hi there"
+    assert (await llm.acomplete("x")).text == "You said: x"
+    streamed = [p async for p in llm.astream_complete("y")]
+    assert streamed[-1].finish_reason == "stop"
+    await llm.aclose()
+
+
+def test_thinking_becomes_reasoning_and_tools_take_objects(fake_ollama: FakeOllama) -> None:
+    llm = hf.Ollama("qwen3:0.6b", base_url=fake_ollama.base_url, think=True)
+    weather = {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+        },
+    }
+    answer = llm.chat("Weather in Tokyo?", tools=[weather])
+    assert answer.message.reasoning == "Let me think."
+    assert answer.text == "You said: Weather in Tokyo?"
+    assert answer.message.tool_calls[0].name == "get_weather"
+    assert answer.message.tool_calls[0].arguments == {"city": "Tokyo"}
+    assert fake_ollama.last("/api/chat").json()["think"] is True
+    streamed = list(llm.stream_chat("hi", tools=[weather]))
+    assert streamed[0].reasoning_delta == "Let me think."
+    assert streamed[-1].message.tool_calls[0].arguments == {"city": "Tokyo"}
+
+
+def test_json_schema_becomes_format(fake_ollama: FakeOllama) -> None:
+    llm = hf.Ollama("smollm2:135m", base_url=fake_ollama.base_url)
+    llm.chat("hi", json_schema={"type": "object"})
+    assert fake_ollama.last("/api/chat").json()["format"] == {"type": "object"}
+
+
+def test_refusals_are_typed(fake_ollama: FakeOllama) -> None:
+    with pytest.raises(hf.ModelNotFoundError, match="not found"):
+        hf.Ollama("missing", base_url=fake_ollama.base_url).chat("hi")
+    tool_spec = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
+    with pytest.raises(hf.APIStatusError, match="does not support tools"):
+        hf.Ollama("smollm2:135m", base_url=fake_ollama.base_url).chat("hi", tools=[tool_spec])
+    with pytest.raises(hf.NotSupportedError, match="tool choice"):
+        hf.Ollama("qwen3:0.6b", base_url=fake_ollama.base_url).chat(
+            "hi", tools=[tool_spec], tool_choice="required"
+        )
+    with pytest.raises(hf.InvalidParameterError, match="model"):
+        hf.Ollama(base_url=fake_ollama.base_url).chat("hi")
+    with pytest.raises(hf.InvalidParameterError, match="on_truncation"):
+        hf.Ollama("m", on_truncation="ignore")  # type: ignore[arg-type]
+
+
+def test_silent_truncation_is_detected(fake_ollama: FakeOllama) -> None:
+    llm = hf.Ollama("smollm2:135m", base_url=fake_ollama.base_url, context_window=32)
+    long_history = [{"role": "user", "content": "word " * 20}] * 3
+    with pytest.raises(hf.ContextOverflowError, match="num_ctx=32") as caught:
+        llm.chat(long_history)
+    assert caught.value.context_window == 32
+    with pytest.raises(hf.ContextOverflowError):
+        list(llm.stream_chat(long_history))
+    warn = hf.Ollama(
+        "smollm2:135m", base_url=fake_ollama.base_url, context_window=32, on_truncation="warn"
+    )
+    with pytest.warns(ContextTruncatedWarning):
+        answer = warn.chat(long_history)
+    assert answer.usage is not None and answer.usage.prompt_tokens <= 32
+    assert llm.chat("short").text == "You said: short"
+
+
+def test_models_show_load_unload(fake_ollama: FakeOllama) -> None:
+    llm = hf.Ollama("smollm2:135m", base_url=fake_ollama.base_url)
+    assert not any(m.loaded for m in llm.models())
+    info = llm.load(context_length=1024, gpu=0, ttl="1h")
+    assert info.loaded and info.context_length == 1024
+    sent = fake_ollama.last("/api/generate").json()
+    assert sent["keep_alive"] == "1h" and sent["options"] == {"num_ctx": 1024, "num_gpu": 0}
+    [loaded] = [m for m in llm.models() if m.loaded]
+    assert (loaded.id, loaded.context_length, loaded.quantization) == ("smollm2:135m", 1024, "Q4_1")
+    assert llm.metadata.context_window == 1024
+    shown = llm.show()
+    assert shown.max_context_length == 8192 and shown.capabilities == ["completion"]
+    llm.unload()
+    assert fake_ollama.last("/api/generate").json()["keep_alive"] == 0
+    assert not any(m.loaded for m in llm.models())
+
+
+def test_pull_reports_progress_and_failures(fake_ollama: FakeOllama) -> None:
+    llm = hf.Ollama(base_url=fake_ollama.base_url)
+    steps: list[Progress] = []
+    llm.pull("tinyllama", progress=steps.append)
+    assert steps[0].status == "pulling manifest" and steps[-1].done
+    assert any(s.fraction == 0.5 for s in steps)
+    assert "tinyllama:latest" in {m.id for m in llm.models()}
+    with pytest.raises(hf.DownloadError, match="file does not exist"):
+        llm.pull("no-such-model")
+
+
+def test_health_and_wait(fake_ollama: FakeOllama) -> None:
+    llm = hf.Ollama(base_url=fake_ollama.base_url)
+    assert llm.health()
+    llm.wait_until_ready(timeout=5)
+    stopped = hf.Ollama(base_url="http://127.0.0.1:9")
+    with pytest.raises(hf.ServerNotRunningError, match="ollama serve"):
+        stopped.models()
+    with pytest.raises(hf.HomefireTimeoutError):
+        stopped.wait_until_ready(timeout=0.6)
+
+
+async def test_async_wait(fake_ollama: FakeOllama) -> None:
+    await hf.Ollama(base_url=fake_ollama.base_url).await_until_ready(timeout=5)
