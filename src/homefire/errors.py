@@ -25,10 +25,13 @@ class InvalidParameterError(HomefireError, ValueError):
 class MissingDependencyError(HomefireError, ImportError):
     """An optional package a feature needs is not installed."""
 
-    def __init__(self, package: str, feature: str, extra: str | None = None) -> None:
+    def __init__(
+        self, package: str, feature: str, extra: str | None = None, *, hint: str | None = None
+    ) -> None:
         self.package = package
         self.feature = feature
-        hint = f"pip install 'homefire[{extra}]'" if extra else f"pip install {package}"
+        if hint is None:
+            hint = f"pip install 'homefire[{extra}]'" if extra else f"pip install {package}"
         super().__init__(f"{feature} needs the package {package!r}, which is not installed: {hint}")
 
 
@@ -113,6 +116,18 @@ class StreamInterruptedError(GenerationError):
     def __init__(self, message: str, partial_text: str = "") -> None:
         self.partial_text = partial_text
         super().__init__(message)
+
+
+class StructuredOutputError(GenerationError):
+    """The model's answer did not fit the requested schema, even after one retry."""
+
+    def __init__(self, problem: str, raw_text: str) -> None:
+        self.problem = problem
+        self.raw_text = raw_text
+        super().__init__(
+            f"the model's answer does not match the requested schema ({problem}); the raw "
+            "text is in .raw_text. Try a larger model, a simpler schema or a clearer prompt"
+        )
 
 
 # --- servers and transport ----------------------------------------------------------------

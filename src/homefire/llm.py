@@ -9,12 +9,22 @@ thread so the event loop never blocks.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Unpack
 
+from homefire import tool_prompting
 from homefire._bridge import iterate_in_thread, run_in_thread
-from homefire.errors import InvalidParameterError
+from homefire.embeddings import as_texts, batched, checked_vectors
+from homefire.errors import InvalidParameterError, NotSupportedError
 from homefire.options import GenerationKwargs, GenerationOptions, parse_options
+from homefire.reasoning import asplit_stream, keeps_tags, split_response, split_stream
+from homefire.structured import (
+    arun_structured,
+    astream_structured,
+    run_structured,
+    stream_structured,
+)
+from homefire.tools import arun_tool_calls, run_tool_calls
 from homefire.types import (
     ChatMessage,
     ChatResponse,
@@ -83,12 +93,12 @@ class LLM(ABC):
         return self.default_options.merged(parse_options(kwargs))
 
     def chat(self, messages: Messages, **kwargs: Unpack[GenerationKwargs]) -> ChatResponse:
-        return self._chat(as_messages(messages), self.resolve_options(dict(kwargs)))
+        return self._chat_extended(as_messages(messages), self.resolve_options(dict(kwargs)))
 
     def stream_chat(
         self, messages: Messages, **kwargs: Unpack[GenerationKwargs]
     ) -> Iterator[ChatResponse]:
-        return self._stream_chat(as_messages(messages), self.resolve_options(dict(kwargs)))
+        return self._stream_chat_extended(as_messages(messages), self.resolve_options(dict(kwargs)))
 
     def complete(
         self, prompt: str, formatted: bool = False, **kwargs: Unpack[GenerationKwargs]
@@ -101,12 +111,14 @@ class LLM(ABC):
         return self._stream_complete(_prompt(prompt), self.resolve_options(dict(kwargs)), formatted)
 
     async def achat(self, messages: Messages, **kwargs: Unpack[GenerationKwargs]) -> ChatResponse:
-        return await self._achat(as_messages(messages), self.resolve_options(dict(kwargs)))
+        return await self._achat_extended(as_messages(messages), self.resolve_options(dict(kwargs)))
 
     def astream_chat(
         self, messages: Messages, **kwargs: Unpack[GenerationKwargs]
     ) -> AsyncIterator[ChatResponse]:
-        return self._astream_chat(as_messages(messages), self.resolve_options(dict(kwargs)))
+        return self._astream_chat_extended(
+            as_messages(messages), self.resolve_options(dict(kwargs))
+        )
 
     async def acomplete(
         self, prompt: str, formatted: bool = False, **kwargs: Unpack[GenerationKwargs]
@@ -119,6 +131,157 @@ class LLM(ABC):
         return self._astream_complete(
             _prompt(prompt), self.resolve_options(dict(kwargs)), formatted
         )
+
+    # --- tools, structured output, reasoning and embeddings ---------------------------------
+    # Every provider gets these from its four chat hooks. A provider whose backend calls tools
+    # itself overrides `_native_tools`; otherwise tools are described in the prompt and the output
+    # is constrained to a tool-call JSON (see homefire.tool_prompting). Think blocks left in
+    # content move to `message.reasoning`. Providers that can embed implement `_embed`.
+
+    embed_batch_size: int = 32
+
+    def _native_tools(self, options: GenerationOptions) -> bool:
+        """Whether the backend itself takes these `tools` (and `tool_choice`) and returns
+        parsed tool calls."""
+        return False
+
+    def _prompts_tools(self, options: GenerationOptions) -> bool:
+        return bool(options.tools) and not self._native_tools(options)
+
+    def _chat_extended(
+        self, messages: list[ChatMessage], options: GenerationOptions
+    ) -> ChatResponse:
+        if self._prompts_tools(options):
+            sent, wire = tool_prompting.prepare(messages, options)
+            response = tool_prompting.finish(self._chat(sent, wire), options)
+        else:
+            response = self._chat(messages, options)
+        return response if keeps_tags(options) else split_response(response)
+
+    def _stream_chat_extended(
+        self, messages: list[ChatMessage], options: GenerationOptions
+    ) -> Iterator[ChatResponse]:
+        if self._prompts_tools(options):
+            sent, wire = tool_prompting.prepare(messages, options)
+            chunks = tool_prompting.stream(self._stream_chat(sent, wire), options)
+        else:
+            chunks = self._stream_chat(messages, options)
+        return chunks if keeps_tags(options) else split_stream(chunks)
+
+    async def _achat_extended(
+        self, messages: list[ChatMessage], options: GenerationOptions
+    ) -> ChatResponse:
+        if self._prompts_tools(options):
+            sent, wire = tool_prompting.prepare(messages, options)
+            response = tool_prompting.finish(await self._achat(sent, wire), options)
+        else:
+            response = await self._achat(messages, options)
+        return response if keeps_tags(options) else split_response(response)
+
+    def _astream_chat_extended(
+        self, messages: list[ChatMessage], options: GenerationOptions
+    ) -> AsyncIterator[ChatResponse]:
+        if self._prompts_tools(options):
+            sent, wire = tool_prompting.prepare(messages, options)
+            chunks = tool_prompting.astream(self._astream_chat(sent, wire), options)
+        else:
+            chunks = self._astream_chat(messages, options)
+        return chunks if keeps_tags(options) else asplit_stream(chunks)
+
+    def chat_with_tools(
+        self,
+        messages: Messages,
+        tools: Sequence[Callable[..., Any]],
+        max_turns: int = 5,
+        **kwargs: Any,
+    ) -> ChatResponse:
+        """Call, run the requested tools, feed the results back, until the model answers.
+
+        The first turn uses the given `tool_choice`, later ones "auto", and the last of
+        `max_turns` "none", so the loop always ends with an answer.
+        """
+        history = as_messages(messages)
+        first_choice = kwargs.pop("tool_choice", "auto")
+        for turn in range(_turns(max_turns)):
+            choice = _turn_choice(turn, max_turns, first_choice)
+            response = self.chat(history, tools=tools, tool_choice=choice, **kwargs)
+            if not response.message.tool_calls:
+                break
+            history += [response.message, *run_tool_calls(response.message.tool_calls, tools)]
+        return response
+
+    async def achat_with_tools(
+        self,
+        messages: Messages,
+        tools: Sequence[Callable[..., Any]],
+        max_turns: int = 5,
+        **kwargs: Any,
+    ) -> ChatResponse:
+        """`chat_with_tools` for async code; async tool functions are awaited."""
+        history = as_messages(messages)
+        first_choice = kwargs.pop("tool_choice", "auto")
+        for turn in range(_turns(max_turns)):
+            choice = _turn_choice(turn, max_turns, first_choice)
+            response = await self.achat(history, tools=tools, tool_choice=choice, **kwargs)
+            if not response.message.tool_calls:
+                break
+            results = await arun_tool_calls(response.message.tool_calls, tools)
+            history += [response.message, *results]
+        return response
+
+    def structured(
+        self, messages: Messages, schema: Any, **kwargs: Unpack[GenerationKwargs]
+    ) -> Any:
+        """An answer constrained to `schema` (pydantic model, dataclass, TypedDict or JSON
+        schema dict), validated into an instance of it (a dict for a JSON schema)."""
+        options = self.resolve_options(dict(kwargs))
+        return run_structured(self._chat_extended, as_messages(messages), options, schema)
+
+    async def astructured(
+        self, messages: Messages, schema: Any, **kwargs: Unpack[GenerationKwargs]
+    ) -> Any:
+        options = self.resolve_options(dict(kwargs))
+        return await arun_structured(self._achat_extended, as_messages(messages), options, schema)
+
+    def stream_structured(
+        self, messages: Messages, schema: Any, **kwargs: Unpack[GenerationKwargs]
+    ) -> Iterator[Any]:
+        """Partial values (dicts, lists) while the answer streams; the last item is the
+        validated result."""
+        options = self.resolve_options(dict(kwargs))
+        return stream_structured(self._stream_chat_extended, as_messages(messages), options, schema)
+
+    def astream_structured(
+        self, messages: Messages, schema: Any, **kwargs: Unpack[GenerationKwargs]
+    ) -> AsyncIterator[Any]:
+        options = self.resolve_options(dict(kwargs))
+        return astream_structured(
+            self._astream_chat_extended, as_messages(messages), options, schema
+        )
+
+    def embed(self, texts: str | Sequence[str]) -> list[list[float]]:
+        """One embedding vector per text, sent in batches of `embed_batch_size`."""
+        items = as_texts(texts)
+        vectors: list[list[float]] = []
+        for batch in batched(items, self.embed_batch_size):
+            vectors += checked_vectors(self._embed(batch), len(batch))
+        return vectors
+
+    async def aembed(self, texts: str | Sequence[str]) -> list[list[float]]:
+        items = as_texts(texts)
+        vectors: list[list[float]] = []
+        for batch in batched(items, self.embed_batch_size):
+            vectors += checked_vectors(await self._aembed(batch), len(batch))
+        return vectors
+
+    def _embed(self, texts: list[str]) -> list[list[float]]:
+        raise NotSupportedError(
+            f"{type(self).__name__} cannot make embeddings; use a provider that serves an "
+            "embedding model, or hf.Embedding for a dedicated embedding endpoint"
+        )
+
+    async def _aembed(self, texts: list[str]) -> list[list[float]]:
+        return await run_in_thread(self._embed, texts)
 
     # --- resources --------------------------------------------------------------------------
 
@@ -135,6 +298,19 @@ class LLM(ABC):
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _turn_choice(turn: int, max_turns: int, first_choice: str) -> str:
+    """The caller's choice first, then "auto", and "none" on the last turn to get an answer."""
+    if turn == max_turns - 1:
+        return "none"
+    return first_choice if turn == 0 else "auto"
+
+
+def _turns(max_turns: Any) -> int:
+    if isinstance(max_turns, bool) or not isinstance(max_turns, int) or max_turns < 1:
+        raise InvalidParameterError("max_turns", f"must be an integer >= 1, got {max_turns!r}")
+    return max_turns
 
 
 def _prompt(prompt: Any) -> str:
