@@ -6,6 +6,7 @@ slotted dataclasses so building one per streamed chunk costs next to nothing.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -80,12 +81,37 @@ class ChatMessage:
         content = value.get("content", "")
         if content is not None and not isinstance(content, str):
             raise InvalidParameterError("messages", "message content must be a string")
+        reasoning = value.get("reasoning", value.get("reasoning_content"))
         return cls(
             role=parsed_role,
             content=content,
+            tool_calls=[
+                _tool_call_from_dict(i, c) for i, c in enumerate(value.get("tool_calls") or [])
+            ],
             tool_call_id=value.get("tool_call_id"),
             name=value.get("name"),
+            reasoning=reasoning if isinstance(reasoning, str) else None,
         )
+
+
+def _tool_call_from_dict(index: int, value: Any) -> ToolCall:
+    """A tool call from an OpenAI-style dict (arguments as a JSON string or an object)."""
+    function = value.get("function", value) if isinstance(value, Mapping) else None
+    name = function.get("name") if isinstance(function, Mapping) else None
+    if not isinstance(name, str):
+        raise InvalidParameterError("messages", f"malformed tool call in a message: {value!r}")
+    arguments = function.get("arguments") if isinstance(function, Mapping) else None
+    if isinstance(arguments, str):
+        try:
+            arguments = json.loads(arguments) if arguments else {}
+        except json.JSONDecodeError:
+            raise InvalidParameterError(
+                "messages", f"tool call {name!r} has arguments that are not valid JSON"
+            ) from None
+    if not isinstance(arguments, Mapping | None):
+        raise InvalidParameterError("messages", f"tool call {name!r} arguments must be an object")
+    call_id = value.get("id") if isinstance(value.get("id"), str) else f"call_{index}"
+    return ToolCall(call_id, name, dict(arguments or {}))
 
 
 Messages = str | Sequence[ChatMessage | Mapping[str, Any]]

@@ -53,3 +53,34 @@ def test_errors_share_one_root_and_carry_facts() -> None:
     assert "631" in str(overflow) and "256" in str(overflow)
     timeout = hf.HomefireTimeoutError("between_chunks", 2.0, "reading the stream")
     assert isinstance(timeout, TimeoutError) and timeout.which == "between_chunks"
+
+
+def test_dict_messages_keep_tool_calls_and_reasoning() -> None:
+    [message] = as_messages(
+        [
+            {
+                "role": "assistant",
+                "content": None,
+                "reasoning_content": "thinking",
+                "tool_calls": [
+                    {
+                        "id": "c1",
+                        "type": "function",
+                        "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+                    },
+                    {"function": {"name": "now", "arguments": {}}},
+                ],
+            }
+        ]
+    )
+    assert message.reasoning == "thinking"
+    assert message.tool_calls == [
+        hf.ToolCall("c1", "get_weather", {"city": "Paris"}),
+        hf.ToolCall("call_1", "now", {}),
+    ]
+
+
+def test_malformed_tool_call_arguments_are_rejected() -> None:
+    bad = {"role": "assistant", "tool_calls": [{"function": {"name": "f", "arguments": "{"}}]}
+    with pytest.raises(InvalidParameterError, match="not valid JSON"):
+        as_messages([bad])

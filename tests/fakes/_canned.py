@@ -117,3 +117,31 @@ def completion_reply(body: Mapping[str, Any], model: str) -> Reply:
             yield {**base, "choices": [], "usage": usage}
 
     return Reply(200, stream=sse(chunks()), content_type="text/event-stream")
+
+
+def schema_instance(schema: Mapping[str, Any]) -> Any:
+    """The simplest value valid under a JSON schema, standing in for constrained decoding."""
+    if "const" in schema:
+        return schema["const"]
+    if schema.get("enum"):
+        return schema["enum"][0]
+    for key in ("anyOf", "oneOf", "allOf"):
+        if schema.get(key):
+            return schema_instance(schema[key][0])
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = kind[0]
+    if kind == "object" or "properties" in schema:
+        properties = schema.get("properties") or {}
+        return {
+            name: schema_instance(properties.get(name, {})) for name in schema.get("required", [])
+        }
+    if kind == "array":
+        return [schema_instance(schema.get("items") or {})] * int(schema.get("minItems", 0))
+    if kind in ("integer", "number"):
+        return schema.get("minimum", 0)
+    if kind == "boolean":
+        return False
+    if kind == "null":
+        return None
+    return "x" * int(schema.get("minLength", 1))

@@ -8,12 +8,13 @@ capability refuses `tools` with 400, and errors mid-stream arrive as an `{"error
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from fakes._canned import chat_reply, count_tokens, prompt_of, reply_words
+from fakes._canned import chat_reply, count_tokens, prompt_of, reply_words, schema_instance
 from fakes._server import FakeServer, Reply, Request, ndjson
 
 DEFAULT_NUM_CTX = 4096
@@ -170,6 +171,10 @@ class FakeOllama(FakeServer):
         limit = options.get("num_predict")
         limit = room if limit is None or limit < 0 else min(limit, room)
         pieces, reason = reply_words(prompt, limit)
+        constraint = body.get("format")
+        if constraint:  # a schema (or "json") constrains the whole answer, like Ollama's grammar
+            instance = schema_instance(constraint) if isinstance(constraint, dict) else {}
+            pieces, reason = [json.dumps(instance)], "stop"
         if room <= 0:
             pieces, reason = [], "length"
         thinking = body.get("think") and "thinking" in model.capabilities

@@ -90,16 +90,36 @@ def test_json_schema_becomes_format(fake_ollama: FakeOllama) -> None:
     assert fake_ollama.last("/api/chat").json()["format"] == {"type": "object"}
 
 
+def test_forced_tool_choice_is_enforced_by_format(fake_ollama: FakeOllama) -> None:
+    tool_spec = {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}},
+                "required": ["city"],
+            },
+        },
+    }
+    llm = hf.Ollama("qwen3:0.6b", base_url=fake_ollama.base_url)
+    answer = llm.chat("weather?", tools=[tool_spec], tool_choice="get_weather")
+    sent = fake_ollama.last("/api/chat").json()
+    assert "tools" not in sent
+    assert sent["format"]["properties"]["name"]["enum"] == ["get_weather"]
+    [call] = answer.message.tool_calls
+    assert call.name == "get_weather"
+    assert isinstance(call.arguments["city"], str)
+    streamed = list(llm.stream_chat("weather?", tools=[tool_spec], tool_choice="required"))
+    assert [c.name for c in streamed[-1].message.tool_calls] == ["get_weather"]
+
+
 def test_refusals_are_typed(fake_ollama: FakeOllama) -> None:
     with pytest.raises(hf.ModelNotFoundError, match="not found"):
         hf.Ollama("missing", base_url=fake_ollama.base_url).chat("hi")
     tool_spec = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
     with pytest.raises(hf.APIStatusError, match="does not support tools"):
         hf.Ollama("smollm2:135m", base_url=fake_ollama.base_url).chat("hi", tools=[tool_spec])
-    with pytest.raises(hf.NotSupportedError, match="tool choice"):
-        hf.Ollama("qwen3:0.6b", base_url=fake_ollama.base_url).chat(
-            "hi", tools=[tool_spec], tool_choice="required"
-        )
     with pytest.raises(hf.InvalidParameterError, match="model"):
         hf.Ollama(base_url=fake_ollama.base_url).chat("hi")
     with pytest.raises(hf.InvalidParameterError, match="on_truncation"):

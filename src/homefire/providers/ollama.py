@@ -19,7 +19,6 @@ from homefire.errors import (
     DownloadError,
     GenerationError,
     InvalidParameterError,
-    NotSupportedError,
 )
 from homefire.lifecycle import ProgressCallback
 from homefire.options import GenerationOptions
@@ -100,11 +99,6 @@ class Ollama(OpenAICompatibleLLM):
     def _chat_request(
         self, messages: list[ChatMessage], options: GenerationOptions, stream: bool
     ) -> dict[str, Any]:
-        if options.tool_choice not in (None, "auto"):
-            raise NotSupportedError(
-                f"Ollama cannot force a tool choice ({options.tool_choice!r}); "
-                "it decides by itself whether to call one of the tools"
-            )
         return ollama.build_chat_body(
             messages,
             options,
