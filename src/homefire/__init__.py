@@ -50,9 +50,31 @@ _EXPORTS: dict[str, str] = {
     "ServerBusyError": "homefire.errors",
     "ProtocolError": "homefire.errors",
     "HomefireTimeoutError": "homefire.errors",
+    "StructuredOutputError": "homefire.errors",
+    # tools, structured output and embeddings
+    "tool_spec": "homefire.tools",
+    "run_tool_calls": "homefire.tools",
+    "Embedding": "homefire.embeddings",
     # providers
     "LlamaCPP": "homefire.providers.llamacpp",
+    "Llamafile": "homefire.providers.llamafile",
+    "LlamaCppServer": "homefire.providers.llamafile",
+    "OpenAILike": "homefire.providers.openai_like",
+    "LMStudio": "homefire.providers.lmstudio",
+    "LocalAI": "homefire.providers.localai",
+    "Xinference": "homefire.providers.xinference",
+    "Ollama": "homefire.providers.ollama",
+    "connect": "homefire.endpoints",
+    "discover": "homefire.discovery",
+    "launch": "homefire.launch",
+    "Timeouts": "homefire.http.config",
+    "RetryPolicy": "homefire.http.config",
     "download_model": "homefire.download",
+    # model files and the hardware-aware planner
+    "ModelFile": "homefire.modelfile",
+    "read_model_file": "homefire.modelfile",
+    "plan": "homefire.planner",
+    "detect_hardware": "homefire.planner",
 }
 
 __all__ = ["__version__", *_EXPORTS]
@@ -72,44 +94,61 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from homefire.custom import CustomLLM
-    from homefire.download import download_model
-    from homefire.errors import (
-        APIStatusError,
-        AuthenticationError,
-        ChatTemplateError,
-        ChecksumMismatchError,
-        ContextOverflowError,
-        DownloadError,
-        GenerationError,
-        HomefireError,
-        HomefireTimeoutError,
-        InvalidParameterError,
-        MissingDependencyError,
-        ModelFileError,
-        ModelNotFoundError,
-        NotSupportedError,
-        ProtocolError,
-        ServerBusyError,
-        ServerError,
-        ServerNotRunningError,
-        StreamInterruptedError,
-    )
-    from homefire.llm import LLM
-    from homefire.options import GenerationOptions
-    from homefire.providers.llamacpp import LlamaCPP
-    from homefire.types import (
-        ChatMessage,
-        ChatResponse,
-        CompletionResponse,
-        LLMMetadata,
-        MessageRole,
-        ModelInfo,
-        Timings,
-        ToolCall,
-        Usage,
-        assistant,
-        system,
-        tool,
-        user,
-    )
+    # `X as X` marks each name as re-exported for type checkers.
+    from homefire.custom import CustomLLM as CustomLLM
+    from homefire.discovery import discover as discover
+    from homefire.download import download_model as download_model
+    from homefire.embeddings import Embedding as Embedding
+    from homefire.endpoints import connect as connect
+    from homefire.errors import APIStatusError as APIStatusError
+    from homefire.errors import AuthenticationError as AuthenticationError
+    from homefire.errors import ChatTemplateError as ChatTemplateError
+    from homefire.errors import ChecksumMismatchError as ChecksumMismatchError
+    from homefire.errors import ContextOverflowError as ContextOverflowError
+    from homefire.errors import DownloadError as DownloadError
+    from homefire.errors import GenerationError as GenerationError
+    from homefire.errors import HomefireError as HomefireError
+    from homefire.errors import HomefireTimeoutError as HomefireTimeoutError
+    from homefire.errors import InvalidParameterError as InvalidParameterError
+    from homefire.errors import MissingDependencyError as MissingDependencyError
+    from homefire.errors import ModelFileError as ModelFileError
+    from homefire.errors import ModelNotFoundError as ModelNotFoundError
+    from homefire.errors import NotSupportedError as NotSupportedError
+    from homefire.errors import ProtocolError as ProtocolError
+    from homefire.errors import ServerBusyError as ServerBusyError
+    from homefire.errors import ServerError as ServerError
+    from homefire.errors import ServerNotRunningError as ServerNotRunningError
+    from homefire.errors import StreamInterruptedError as StreamInterruptedError
+    from homefire.errors import StructuredOutputError as StructuredOutputError
+    from homefire.http.config import RetryPolicy as RetryPolicy
+    from homefire.http.config import Timeouts as Timeouts
+    from homefire.launch import launch as launch
+    from homefire.llm import LLM as LLM
+    from homefire.modelfile import ModelFile as ModelFile
+    from homefire.modelfile import read_model_file as read_model_file
+    from homefire.options import GenerationOptions as GenerationOptions
+    from homefire.planner import detect_hardware as detect_hardware
+    from homefire.planner import plan as plan
+    from homefire.providers.llamacpp import LlamaCPP as LlamaCPP
+    from homefire.providers.llamafile import LlamaCppServer as LlamaCppServer
+    from homefire.providers.llamafile import Llamafile as Llamafile
+    from homefire.providers.lmstudio import LMStudio as LMStudio
+    from homefire.providers.localai import LocalAI as LocalAI
+    from homefire.providers.ollama import Ollama as Ollama
+    from homefire.providers.openai_like import OpenAILike as OpenAILike
+    from homefire.providers.xinference import Xinference as Xinference
+    from homefire.tools import run_tool_calls as run_tool_calls
+    from homefire.tools import tool_spec as tool_spec
+    from homefire.types import ChatMessage as ChatMessage
+    from homefire.types import ChatResponse as ChatResponse
+    from homefire.types import CompletionResponse as CompletionResponse
+    from homefire.types import LLMMetadata as LLMMetadata
+    from homefire.types import MessageRole as MessageRole
+    from homefire.types import ModelInfo as ModelInfo
+    from homefire.types import Timings as Timings
+    from homefire.types import ToolCall as ToolCall
+    from homefire.types import Usage as Usage
+    from homefire.types import assistant as assistant
+    from homefire.types import system as system
+    from homefire.types import tool as tool
+    from homefire.types import user as user
