@@ -1,0 +1,277 @@
+"""The `llama-cpp-python` engine: `llama_cpp.Llama`, what LlamaIndex users already have.
+
+A `Llama` object runs one sequence at a time and is not safe for concurrent calls, so every
+generation holds a lock (a stream holds it until it ends or is closed). Its completion output
+is already OpenAI-shaped; this module adds the usage and llama.cpp-style timings that its
+streams lack, so both engines report the same things.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import json
+import random
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from homefire.errors import (
+    GenerationError,
+    InvalidParameterError,
+    MissingDependencyError,
+    ModelFileError,
+)
+from homefire.providers._engine import EngineSettings
+
+# Llama() arguments homefire sets from LlamaCPP's own keyword arguments.
+_OWNED = {
+    "model_path": "model_path",
+    "n_ctx": "context_window",
+    "n_gpu_layers": "n_gpu_layers",
+    "n_threads": "n_threads",
+    "n_threads_batch": "n_threads",
+    "n_batch": "n_batch",
+    "flash_attn": "flash_attn",
+    "type_k": "cache_type_k",
+    "type_v": "cache_type_v",
+    "use_mmap": "use_mmap",
+    "use_mlock": "use_mlock",
+    "verbose": "verbose",
+}
+# Request fields with no create_completion() parameter: handled here, never passed on.
+_DROPPED = frozenset({"stream_options", "response_format", "json_schema", "model"})
+
+
+def _llama_cpp() -> Any:
+    try:
+        import llama_cpp
+    except ImportError:
+        raise MissingDependencyError(
+            "llama-cpp-python", "LlamaCPP(engine='llama-cpp-python')", extra="llama-cpp-python"
+        ) from None
+    return llama_cpp
+
+
+def _parameters(function: Any) -> list[str]:
+    return [
+        name
+        for name, p in inspect.signature(function).parameters.items()
+        if name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+    ]
+
+
+def _unknown(key: str, known: list[str], where: str) -> str:
+    close = difflib.get_close_matches(key, known, n=3)
+    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    return f"{key!r} is not a parameter of {where}{hint}"
+
+
+def check_engine_kwargs(engine_kwargs: Mapping[str, Any]) -> None:
+    """Fail on unknown keys and on keys homefire sets itself, before any load."""
+    known = _parameters(_llama_cpp().Llama.__init__)
+    for key in engine_kwargs:
+        if key in _OWNED:
+            raise InvalidParameterError(
+                "engine_kwargs",
+                f"{key!r} is set with LlamaCPP({_OWNED[key]}=...), not engine_kwargs",
+            )
+        if key not in known:
+            raise InvalidParameterError("engine_kwargs", _unknown(key, known, "llama_cpp.Llama"))
+
+
+def _ggml_type(llama_cpp: Any, name: str | None) -> int | None:
+    return None if name is None else int(getattr(llama_cpp, f"GGML_TYPE_{name.upper()}"))
+
+
+class LlamaCppPythonEngine:
+    """A loaded `llama_cpp.Llama`, serialized behind a lock."""
+
+    def __init__(self, settings: EngineSettings) -> None:
+        llama_cpp = _llama_cpp()
+        kwargs: dict[str, Any] = {
+            "model_path": str(settings.model_path),
+            "n_ctx": settings.context_window,
+            "n_gpu_layers": settings.n_gpu_layers,
+            "n_threads": settings.n_threads,
+            "n_threads_batch": settings.n_threads,
+            "use_mmap": settings.use_mmap,
+            "use_mlock": settings.use_mlock,
+            "verbose": settings.verbose,
+        }
+        if settings.n_batch is not None:
+            kwargs["n_batch"] = settings.n_batch
+        if settings.flash_attn is not None:
+            kwargs["flash_attn"] = settings.flash_attn
+        if settings.cache_type_k is not None:
+            kwargs["type_k"] = _ggml_type(llama_cpp, settings.cache_type_k)
+        if settings.cache_type_v is not None:
+            kwargs["type_v"] = _ggml_type(llama_cpp, settings.cache_type_v)
+        kwargs.update(settings.engine_kwargs)
+        try:
+            self._llm: Any = llama_cpp.Llama(**kwargs)
+        except Exception as exc:
+            hint = "" if settings.verbose else "; pass verbose=True to see llama.cpp's log"
+            raise ModelFileError(
+                str(settings.model_path),
+                f"llama-cpp-python could not load it with these settings ({exc})",
+                f"Check the file and the settings{hint}",
+            ) from None
+        self._accepted = frozenset(_parameters(self._llm.create_completion))
+        self._lock = threading.Lock()
+        self._owner: int | None = None
+
+    # --- requests -----------------------------------------------------------------------
+
+    def _call_kwargs(self, body: dict[str, Any], stream: bool) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"max_tokens": -1}  # like llama.cpp: until EOS or a full context
+        for key, value in body.items():
+            if key in _DROPPED or key == "stream":
+                continue
+            if key not in self._accepted:
+                raise InvalidParameterError(
+                    "extra",
+                    _unknown(key, sorted(self._accepted), "llama-cpp-python's create_completion"),
+                )
+            kwargs[key] = value
+        schema = _schema(body)
+        if schema is not None:
+            kwargs["grammar"] = _llama_cpp().LlamaGrammar.from_json_schema(
+                json.dumps(schema), verbose=False
+            )
+        if kwargs.get("seed") in (None, -1):
+            # llama-cpp-python would reuse one fixed seed; llama.cpp's server draws a new one.
+            kwargs["seed"] = random.randrange(2**31)
+        kwargs["stream"] = stream
+        return kwargs
+
+    def _acquire(self) -> None:
+        if self._owner == threading.get_ident():
+            raise GenerationError(
+                "this thread still has an open stream on this model; finish or close it "
+                "before starting another request (llama-cpp-python runs one at a time)"
+            )
+        self._lock.acquire()
+        self._owner = threading.get_ident()
+
+    def _release(self) -> None:
+        self._owner = None
+        self._lock.release()
+
+    def complete(self, body: dict[str, Any]) -> dict[str, Any]:
+        kwargs = self._call_kwargs(body, stream=False)
+        self._acquire()
+        try:
+            started = time.perf_counter()
+            result: dict[str, Any] = _mapped(self._llm.create_completion, kwargs)
+            elapsed_ms = (time.perf_counter() - started) * 1000
+        finally:
+            self._release()
+        if "error" in result:
+            return result
+        usage = result.get("usage") or {}
+        result["timings"] = _timings(
+            usage.get("prompt_tokens"), None, usage.get("completion_tokens", 0), elapsed_ms
+        )
+        return result
+
+    def stream(self, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        kwargs = self._call_kwargs(body, stream=True)
+        prompt_tokens = len(self._llm.tokenize(kwargs["prompt"].encode(), special=True))
+        context = int(self._llm.n_ctx())
+        if prompt_tokens >= context:
+            yield _overflow(prompt_tokens, context)
+            return
+        self._acquire()
+        try:
+            started = time.perf_counter()
+            first: float | None = None
+            generated = 0
+            last: dict[str, Any] = {}
+            chunks = self._llm.create_completion(**kwargs)
+            try:
+                for chunk in chunks:
+                    if first is None:
+                        first = time.perf_counter()
+                    if chunk["choices"] and chunk["choices"][0].get("text"):
+                        generated += 1
+                    last = chunk
+                    yield chunk
+            finally:
+                chunks.close()  # stops the generation before the lock is released
+            ended = time.perf_counter()
+            first = first or ended
+            yield {
+                "id": last.get("id"),
+                "object": "text_completion",
+                "choices": [],
+                "usage": {
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": generated,
+                    "total_tokens": prompt_tokens + generated,
+                },
+                "timings": _timings(
+                    prompt_tokens, (first - started) * 1000, generated, (ended - first) * 1000
+                ),
+            }
+        finally:
+            self._release()
+
+    def tokenize(self, text: str) -> list[int]:
+        return [int(t) for t in self._llm.tokenize(text.encode(), add_bos=False, special=True)]
+
+    def close(self) -> None:
+        self._acquire()  # waits for a running generation; refuses inside this thread's stream
+        try:
+            llm, self._llm = self._llm, None
+            if llm is not None:
+                llm.close()
+        finally:
+            self._release()
+
+
+def _schema(body: Mapping[str, Any]) -> Any:
+    if "json_schema" in body:
+        return body["json_schema"]
+    response_format = body.get("response_format")
+    if isinstance(response_format, Mapping) and "json_schema" in response_format:
+        return response_format["json_schema"].get("schema", {})
+    return None
+
+
+def _mapped(create: Any, kwargs: dict[str, Any]) -> Any:
+    """Run create_completion; its context check becomes the error llama.cpp's server sends."""
+    try:
+        return create(**kwargs)
+    except ValueError as exc:
+        numbers = [int(w.strip("()")) for w in str(exc).split() if w.strip("()").isdigit()]
+        if "exceed context window" not in str(exc) or len(numbers) != 2:
+            raise
+        return _overflow(*numbers)
+
+
+def _overflow(prompt_tokens: int, context: int) -> dict[str, Any]:
+    message = f"request ({prompt_tokens} tokens) exceeds the context size ({context} tokens)"
+    return {
+        "error": {
+            "code": 400,
+            "message": message,
+            "type": "exceed_context_size_error",
+            "n_prompt_tokens": prompt_tokens,
+            "n_ctx": context,
+        }
+    }
+
+
+def _timings(
+    prompt_n: int | None, prompt_ms: float | None, predicted_n: int, predicted_ms: float
+) -> dict[str, Any]:
+    """llama.cpp's `timings` shape, measured around the engine call."""
+    return {
+        "prompt_n": prompt_n,
+        "prompt_ms": prompt_ms,
+        "predicted_n": predicted_n,
+        "predicted_ms": predicted_ms,
+        "predicted_per_second": predicted_n / predicted_ms * 1000 if predicted_ms > 0 else None,
+    }

@@ -1,0 +1,316 @@
+"""The `xllamacpp` engine: llama.cpp's own server core running inside this process.
+
+Requests go straight to the server's handlers (dict in, dict out), so there is no HTTP on the
+generation path and several requests run at once in parallel slots. The library always opens
+an HTTP listener on 127.0.0.1 as well; it gets a random key only this object knows and no
+CORS origin, so nothing else on the machine (a web page in a browser included) can use it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import queue
+import secrets
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from homefire.errors import (
+    GenerationError,
+    InvalidParameterError,
+    MissingDependencyError,
+    ModelFileError,
+    StreamInterruptedError,
+)
+from homefire.providers._engine import EngineSettings
+
+# Settings homefire itself owns: the keyword argument of LlamaCPP to use instead, or None
+# where the setting protects the listener and cannot be changed.
+_OWNED: dict[str, str | None] = {
+    "model": "model_path",
+    "n_ctx": "context_window",
+    "n_parallel": "n_parallel",
+    "n_gpu_layers": "n_gpu_layers",
+    "n_batch": "n_batch",
+    "flash_attn_type": "flash_attn",
+    "cache_type_k": "cache_type_k",
+    "cache_type_v": "cache_type_v",
+    "load_mode": "use_mmap / use_mlock",
+    "verbosity": "verbose",
+    "api_keys": None,
+    "cors_origins": None,
+    "cors_credentials": None,
+    "hostnames": None,
+    "ui": None,
+    "endpoint_metrics": None,
+    "chat_template": "chat_template",
+    "use_jinja": "chat_template",
+}
+
+_QUIET = -1  # llama.cpp's log threshold below its errors: nothing reaches stderr
+_TOKENIZE_TIMEOUT = 30.0
+_POLL_SECONDS = 0.1
+# How long closing a stream waits for the engine to notice the cancel (one token, usually).
+_CANCEL_WAIT_SECONDS = 30.0
+
+
+def _xllamacpp() -> Any:
+    try:
+        import xllamacpp
+    except ImportError:
+        raise MissingDependencyError(
+            "xllamacpp", "LlamaCPP(engine='xllamacpp')", extra="xllamacpp"
+        ) from None
+    return xllamacpp
+
+
+def _settable(owner: Any, name: str) -> bool:
+    return not name.startswith("_") and inspect.isdatadescriptor(getattr(type(owner), name, None))
+
+
+def _set_option(params: Any, key: str, value: Any) -> None:
+    """Set a (dotted) CommonParams field, e.g. `cache_ram_mib` or `sampling.dry_multiplier`."""
+    if not isinstance(key, str) or not key:
+        raise InvalidParameterError("engine_kwargs", f"keys must be field names, got {key!r}")
+    head, _, rest = key.partition(".")
+    if head in _OWNED and not rest:
+        named = _OWNED[head]
+        problem = (
+            f"{head!r} is set by homefire to keep the engine's listener private"
+            if named is None
+            else f"{head!r} is set with LlamaCPP({named}=...), not engine_kwargs"
+        )
+        raise InvalidParameterError("engine_kwargs", problem)
+    owner = params
+    *parents, leaf = key.split(".")
+    for part in parents:
+        if not _settable(owner, part):
+            raise _unknown(key, owner)
+        owner = getattr(owner, part)
+    if not _settable(owner, leaf):
+        raise _unknown(key, owner)
+    try:
+        setattr(owner, leaf, value)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise InvalidParameterError(
+            "engine_kwargs", f"xllamacpp rejected {key}={value!r} ({exc})"
+        ) from None
+
+
+def _unknown(key: str, owner: Any) -> InvalidParameterError:
+    leaf = key.rsplit(".", 1)[-1]
+    names = [n for n in dir(owner) if _settable(owner, n)]
+    close = difflib.get_close_matches(leaf, names, n=3)
+    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    return InvalidParameterError(
+        "engine_kwargs", f"{key!r} is not a setting of xllamacpp.CommonParams{hint}"
+    )
+
+
+def check_engine_kwargs(engine_kwargs: Mapping[str, Any]) -> None:
+    """Fail on unknown or owned keys, and on values of the wrong type, before any load."""
+    params = _xllamacpp().CommonParams()
+    for key, value in engine_kwargs.items():
+        _set_option(params, key, value)
+
+
+def _params(settings: EngineSettings) -> tuple[Any, str]:
+    xlc = _xllamacpp()
+    params = xlc.CommonParams()
+    params.model.path = str(settings.model_path)
+    params.n_ctx = settings.context_window
+    params.n_parallel = settings.n_parallel
+    # One KV pool shared by the slots: every request may use the whole context window,
+    # and memory does not grow with the number of slots.
+    params.kv_unified = True
+    params.fit_params = False  # keep the context and layers the caller asked for
+    params.n_gpu_layers = settings.n_gpu_layers
+    params.cpuparams.n_threads = settings.n_threads
+    params.cpuparams_batch.n_threads = settings.n_threads
+    if settings.n_batch is not None:
+        params.n_batch = settings.n_batch
+    if settings.flash_attn is not None:
+        kind = xlc.llama_flash_attn_type
+        params.flash_attn_type = (
+            kind.LLAMA_FLASH_ATTN_TYPE_ENABLED
+            if settings.flash_attn
+            else kind.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        )
+    if settings.cache_type_k is not None:
+        params.cache_type_k = getattr(xlc.ggml_type, f"GGML_TYPE_{settings.cache_type_k.upper()}")
+    if settings.cache_type_v is not None:
+        params.cache_type_v = getattr(xlc.ggml_type, f"GGML_TYPE_{settings.cache_type_v.upper()}")
+    mode = xlc.llama_load_mode
+    params.load_mode = {
+        (True, False): mode.LLAMA_LOAD_MODE_MMAP,
+        (True, True): mode.LLAMA_LOAD_MODE_MMAP_MLOCK,
+        (False, True): mode.LLAMA_LOAD_MODE_MLOCK,
+        (False, False): mode.LLAMA_LOAD_MODE_NONE,
+    }[(settings.use_mmap, settings.use_mlock)]
+    if not settings.verbose:
+        params.verbosity = _QUIET
+    # homefire renders chat templates itself, sandboxed; llama.cpp's own Jinja engine would
+    # refuse to load a model whose template it cannot run, and is never used here anyway.
+    params.use_jinja = False
+    params.chat_template = "chatml"
+    # The listener cannot be switched off: make it useless to anyone but us.
+    key = secrets.token_urlsafe(32)
+    params.api_keys = [key]
+    params.cors_origins = ""
+    params.cors_credentials = False
+    params.hostnames = ["127.0.0.1"]
+    params.ui = False
+    params.n_threads_http = 1
+    params.endpoint_metrics = True  # see XLlamaCppEngine.__init__
+    for name, value in settings.engine_kwargs.items():
+        _set_option(params, name, value)
+    return params, key
+
+
+class XLlamaCppEngine:
+    """A loaded `xllamacpp.Server`; thread-safe, requests share `n_parallel` slots."""
+
+    def __init__(self, settings: EngineSettings) -> None:
+        params, self._key = _params(settings)
+        try:
+            self._server: Any = _xllamacpp().Server(params)
+        except Exception as exc:
+            hint = "" if settings.verbose else "; pass verbose=True to see llama.cpp's log"
+            raise ModelFileError(
+                str(settings.model_path),
+                f"llama.cpp could not load it with these settings ({exc})",
+                f"Check the file and the settings{hint}",
+            ) from None
+        # The server's task loop starts just after the constructor returns, and a shutdown
+        # requested before it starts is lost (closing would then hang for ever). A metrics
+        # request is answered only by the running loop, so after it, closing is safe.
+        self._server.handle_metrics()
+        self._http: Any = None
+        self._http_lock = threading.Lock()
+
+    @property
+    def listening_address(self) -> str:
+        """The private HTTP listener xllamacpp opens; it refuses requests without our key."""
+        return str(self._server.listening_address)
+
+    def complete(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Streamed underneath: an interrupt (Ctrl-C) then cancels the generation in the engine,
+        where a plain call would block, uninterruptible, until the answer is complete."""
+        pieces: list[str] = []
+        finish: str | None = None
+        result: dict[str, Any] = {"object": "text_completion"}
+        request = {**body, "stream": True, "stream_options": {"include_usage": True}}
+        for chunk in self.stream(request):
+            if "error" in chunk:
+                return chunk
+            for choice in chunk.get("choices") or ():
+                pieces.append(choice.get("text") or "")
+                finish = choice.get("finish_reason") or finish
+            result.update((k, chunk[k]) for k in ("id", "model", "usage", "timings") if k in chunk)
+        if finish is None:
+            raise StreamInterruptedError(
+                "the engine stopped before finishing the answer", partial_text="".join(pieces)
+            )
+        result["choices"] = [{"index": 0, "text": "".join(pieces), "finish_reason": finish}]
+        return result
+
+    def _send(self, request: dict[str, Any], callback: Any) -> None:
+        try:
+            self._server.handle_completions(request, callback)
+        except TypeError as exc:  # raised while encoding the request, before any work
+            raise InvalidParameterError(
+                "extra", f"every value must be JSON-serializable ({exc})"
+            ) from None
+
+    def stream(self, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        chunks: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        stop = threading.Event()
+        done = object()
+        request = _wire(body)
+
+        def on_chunk(chunk: dict[str, Any]) -> bool:
+            chunks.put(chunk)
+            return stop.is_set()  # True makes llama.cpp cancel the task and free the slot
+
+        def run() -> None:
+            try:
+                self._send(request, on_chunk)
+            except BaseException as exc:  # handed to the consumer, raised there
+                chunks.put(exc)
+            finally:
+                chunks.put(done)
+
+        threading.Thread(target=run, name="homefire-xllamacpp", daemon=True).start()
+        finished = False
+        try:
+            while True:
+                try:
+                    # Waking up now and then lets a Ctrl-C reach a thread that waits here.
+                    item = chunks.get(timeout=_POLL_SECONDS)
+                except queue.Empty:
+                    continue
+                if item is done:
+                    finished = True
+                    return
+                if isinstance(item, BaseException):
+                    finished = True  # the worker put `done` right after the error
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            if not finished:
+                _drain_until(chunks, done)
+
+    def tokenize(self, text: str) -> list[int]:
+        import httpx
+
+        with self._http_lock:
+            if self._http is None:
+                self._http = httpx.Client(
+                    base_url=self.listening_address,
+                    headers={"Authorization": f"Bearer {self._key}"},
+                    timeout=_TOKENIZE_TIMEOUT,
+                )
+            client = self._http
+        try:
+            response = client.post(
+                "/tokenize", json={"content": text, "add_special": False, "parse_special": True}
+            )
+            response.raise_for_status()
+            return [int(t) for t in response.json()["tokens"]]
+        except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+            raise GenerationError(f"xllamacpp could not tokenize the text ({exc})") from None
+
+    def close(self) -> None:
+        with self._http_lock:
+            if self._http is not None:
+                self._http.close()
+                self._http = None
+        self._server = None
+
+
+def _drain_until(chunks: queue.SimpleQueue[Any], done: object) -> None:
+    """Wait, bounded, for a cancelled generation to hand its slot back.
+
+    The engine notices the cancel at its next token; returning before it has would leave a
+    request running under the next one, and a process that exits meanwhile can crash in
+    llama.cpp's teardown.
+    """
+    deadline = time.monotonic() + _CANCEL_WAIT_SECONDS
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            if chunks.get(timeout=min(left, _POLL_SECONDS)) is done:
+                return
+        except queue.Empty:
+            continue
+
+
+def _wire(body: dict[str, Any]) -> dict[str, Any]:
+    """llama.cpp reads a JSON schema from `json_schema` on its completion route."""
+    response_format = body.get("response_format")
+    if isinstance(response_format, Mapping) and "json_schema" in response_format:
+        body = {k: v for k, v in body.items() if k != "response_format"}
+        body["json_schema"] = response_format["json_schema"].get("schema", {})
+    return body
