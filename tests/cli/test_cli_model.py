@@ -162,6 +162,9 @@ def test_ctrl_c_stops_the_answer_not_the_chat() -> None:
         assert "Paris" in answer
         assert time.monotonic() - stopped_at < 30
         terminal.expect(r">>> ")
+        # CPython's readline loses a SIGINT that lands between printing the prompt and
+        # waiting for input; a person never types that fast, so neither does the test.
+        time.sleep(0.5)
         terminal.send("\x03")
         assert terminal.wait() == 0
         assert "Traceback" not in terminal.text
