@@ -18,6 +18,7 @@ from homefire.embeddings import as_texts, batched, checked_vectors
 from homefire.errors import InvalidParameterError, NotSupportedError
 from homefire.options import GenerationKwargs, GenerationOptions, parse_options
 from homefire.reasoning import asplit_stream, keeps_tags, split_response, split_stream
+from homefire.stream_timing import atimed, timed
 from homefire.structured import (
     arun_structured,
     astream_structured,
@@ -98,7 +99,8 @@ class LLM(ABC):
     def stream_chat(
         self, messages: Messages, **kwargs: Unpack[GenerationKwargs]
     ) -> Iterator[ChatResponse]:
-        return self._stream_chat_extended(as_messages(messages), self.resolve_options(dict(kwargs)))
+        options = self.resolve_options(dict(kwargs))
+        return timed(self._stream_chat_extended(as_messages(messages), options))
 
     def complete(
         self, prompt: str, formatted: bool = False, **kwargs: Unpack[GenerationKwargs]
@@ -108,7 +110,8 @@ class LLM(ABC):
     def stream_complete(
         self, prompt: str, formatted: bool = False, **kwargs: Unpack[GenerationKwargs]
     ) -> Iterator[CompletionResponse]:
-        return self._stream_complete(_prompt(prompt), self.resolve_options(dict(kwargs)), formatted)
+        options = self.resolve_options(dict(kwargs))
+        return timed(self._stream_complete(_prompt(prompt), options, formatted))
 
     async def achat(self, messages: Messages, **kwargs: Unpack[GenerationKwargs]) -> ChatResponse:
         return await self._achat_extended(as_messages(messages), self.resolve_options(dict(kwargs)))
@@ -116,9 +119,8 @@ class LLM(ABC):
     def astream_chat(
         self, messages: Messages, **kwargs: Unpack[GenerationKwargs]
     ) -> AsyncIterator[ChatResponse]:
-        return self._astream_chat_extended(
-            as_messages(messages), self.resolve_options(dict(kwargs))
-        )
+        options = self.resolve_options(dict(kwargs))
+        return atimed(self._astream_chat_extended(as_messages(messages), options))
 
     async def acomplete(
         self, prompt: str, formatted: bool = False, **kwargs: Unpack[GenerationKwargs]
@@ -128,9 +130,8 @@ class LLM(ABC):
     def astream_complete(
         self, prompt: str, formatted: bool = False, **kwargs: Unpack[GenerationKwargs]
     ) -> AsyncIterator[CompletionResponse]:
-        return self._astream_complete(
-            _prompt(prompt), self.resolve_options(dict(kwargs)), formatted
-        )
+        options = self.resolve_options(dict(kwargs))
+        return atimed(self._astream_complete(_prompt(prompt), options, formatted))
 
     # --- tools, structured output, reasoning and embeddings ---------------------------------
     # Every provider gets these from its four chat hooks. A provider whose backend calls tools
