@@ -14,7 +14,7 @@ from homefire.errors import ProtocolError, StreamInterruptedError
 from homefire.lifecycle import Progress
 from homefire.options import GenerationOptions
 from homefire.protocols.errors import error_from_event
-from homefire.protocols.openai import parse_tool_arguments
+from homefire.protocols.openai import parse_tool_calls
 from homefire.types import (
     ChatMessage,
     ChatResponse,
@@ -194,20 +194,6 @@ def _object(line: Any) -> Mapping[str, Any]:
     return line
 
 
-def _tool_calls(raw: Any) -> list[ToolCall]:
-    if not isinstance(raw, list):
-        return []
-    calls = []
-    for index, item in enumerate(raw):
-        function = item.get("function") if isinstance(item, Mapping) else None
-        if not isinstance(function, Mapping) or not isinstance(function.get("name"), str):
-            raise ProtocolError(f"malformed tool call from Ollama: {item!r}")
-        name = function["name"]
-        call_id = item.get("id") if isinstance(item.get("id"), str) else f"call_{index}"
-        calls.append(ToolCall(call_id, name, parse_tool_arguments(function.get("arguments"), name)))
-    return calls
-
-
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
@@ -222,7 +208,7 @@ def parse_chat(body: Any) -> ChatResponse:
         message=ChatMessage(
             MessageRole.ASSISTANT,
             _text(message.get("content")),
-            tool_calls=_tool_calls(message.get("tool_calls")),
+            tool_calls=parse_tool_calls(message.get("tool_calls")),
             reasoning=message.get("thinking") or None,
         ),
         usage=parse_usage(line),
@@ -289,7 +275,7 @@ class ChatStreamAssembler:
             return None
         piece = _text(message.get("content"))
         thought = _text(message.get("thinking"))
-        self._calls.extend(_tool_calls(message.get("tool_calls")))
+        self._calls.extend(parse_tool_calls(message.get("tool_calls")))
         if not piece and not thought:
             return None
         self._content += piece

@@ -89,6 +89,12 @@ def build_chat_body(
         body["tools"] = list(options.tools)
     if options.tool_choice is not None:
         body["tool_choice"] = _tool_choice(options.tool_choice)
+    return _finish_body(body, options, stream)
+
+
+def _finish_body(body: dict[str, Any], options: GenerationOptions, stream: bool) -> dict[str, Any]:
+    """The fields chat and completion bodies share after their own: the output constraint,
+    streaming with usage, and `extra` last so it can override anything."""
     if options.json_schema is not None:
         body["response_format"] = {
             "type": "json_schema",
@@ -112,20 +118,7 @@ def build_completion_body(
     if model is not None:
         body["model"] = model
     body.update(sampling_fields(options))
-    if options.json_schema is not None:
-        body["response_format"] = {
-            "type": "json_schema",
-            "json_schema": {
-                "name": "response",
-                "schema": dict(options.json_schema),
-                "strict": True,
-            },
-        }
-    if stream:
-        body["stream"] = True
-        body["stream_options"] = {"include_usage": True}
-    body.update(options.extra)
-    return body
+    return _finish_body(body, options, stream)
 
 
 # --- parsing ------------------------------------------------------------------------------
@@ -190,7 +183,8 @@ def parse_tool_arguments(arguments: Any, name: str) -> dict[str, Any]:
     )
 
 
-def _tool_calls(raw: Any) -> list[ToolCall]:
+def parse_tool_calls(raw: Any) -> list[ToolCall]:
+    """Tool calls in OpenAI's list shape (also Ollama's); arguments as a string or an object."""
     if not isinstance(raw, list):
         return []
     calls = []
@@ -232,7 +226,7 @@ def parse_chat(body: Any) -> ChatResponse:
         message=ChatMessage(
             MessageRole.ASSISTANT,
             content if isinstance(content, str) else None,
-            tool_calls=_tool_calls(message.get("tool_calls")),
+            tool_calls=parse_tool_calls(message.get("tool_calls")),
             reasoning=_reasoning(message),
         ),
         usage=parse_usage(body),
