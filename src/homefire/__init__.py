@@ -36,6 +36,7 @@ _EXPORTS: dict[str, str] = {
     "MissingDependencyError": "homefire.errors",
     "NotSupportedError": "homefire.errors",
     "ModelFileError": "homefire.errors",
+    "InsufficientMemoryError": "homefire.errors",
     "ChatTemplateError": "homefire.errors",
     "DownloadError": "homefire.errors",
     "ChecksumMismatchError": "homefire.errors",
@@ -109,6 +110,7 @@ if TYPE_CHECKING:
     from homefire.errors import GenerationError as GenerationError
     from homefire.errors import HomefireError as HomefireError
     from homefire.errors import HomefireTimeoutError as HomefireTimeoutError
+    from homefire.errors import InsufficientMemoryError as InsufficientMemoryError
     from homefire.errors import InvalidParameterError as InvalidParameterError
     from homefire.errors import MissingDependencyError as MissingDependencyError
     from homefire.errors import ModelFileError as ModelFileError

@@ -52,6 +52,24 @@ class ModelFileError(HomefireError):
         super().__init__(f"{message}. {hint}" if hint else message)
 
 
+class InsufficientMemoryError(HomefireError):
+    """A model does not fit in the memory this machine has free, with the settings asked for."""
+
+    def __init__(
+        self,
+        problem: str,
+        advice: str,
+        *,
+        needed_bytes: int | None = None,
+        available_bytes: int | None = None,
+    ) -> None:
+        self.problem = problem
+        self.advice = advice
+        self.needed_bytes = needed_bytes
+        self.available_bytes = available_bytes
+        super().__init__(f"not enough memory: {problem}. {advice}")
+
+
 class ChatTemplateError(HomefireError):
     """A chat template failed to render, or tried something the sandbox forbids."""
 

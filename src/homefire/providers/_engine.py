@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from homefire.errors import ModelFileError
+
 # KV cache element types llama.cpp accepts, by the name users write (as in `--cache-type-k`).
 KV_CACHE_TYPES = ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1")
 
@@ -25,6 +27,7 @@ class EngineSettings:
     n_threads: int
     n_gpu_layers: int = 0
     n_batch: int | None = None
+    n_ubatch: int | None = None
     flash_attn: bool | None = None
     cache_type_k: str | None = None
     cache_type_v: str | None = None
@@ -32,7 +35,20 @@ class EngineSettings:
     use_mlock: bool = False
     verbose: bool = False
     n_parallel: int = 1
+    swa_full: bool | None = None
     engine_kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+
+class EngineLoadError(ModelFileError):
+    """The engine refused a file whose header reads fine.
+
+    `out_of_memory` is True when a failed allocation explains it, or when the engine's
+    message cannot tell one apart from other load failures: a smaller load may then work.
+    """
+
+    def __init__(self, path: str, problem: str, hint: str, *, out_of_memory: bool) -> None:
+        super().__init__(path, problem, hint)
+        self.out_of_memory = out_of_memory
 
 
 class Engine(Protocol):

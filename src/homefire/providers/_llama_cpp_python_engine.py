@@ -21,9 +21,8 @@ from homefire.errors import (
     GenerationError,
     InvalidParameterError,
     MissingDependencyError,
-    ModelFileError,
 )
-from homefire.providers._engine import EngineSettings
+from homefire.providers._engine import EngineLoadError, EngineSettings
 
 # Llama() arguments homefire sets from LlamaCPP's own keyword arguments.
 _OWNED = {
@@ -81,6 +80,15 @@ def check_engine_kwargs(engine_kwargs: Mapping[str, Any]) -> None:
             raise InvalidParameterError("engine_kwargs", _unknown(key, known, "llama_cpp.Llama"))
 
 
+def _out_of_memory(exc: Exception, settings: EngineSettings) -> bool:
+    """Whether a failed allocation may explain a load failure. The context (KV cache and
+    compute buffers) is allocated after the weights, so failing to create it is memory;
+    failing to load the weights is, only when some of them go to a GPU's own memory."""
+    if isinstance(exc, MemoryError) or "llama_context" in str(exc):
+        return True
+    return settings.n_gpu_layers != 0
+
+
 def _ggml_type(llama_cpp: Any, name: str | None) -> int | None:
     return None if name is None else int(getattr(llama_cpp, f"GGML_TYPE_{name.upper()}"))
 
@@ -102,6 +110,10 @@ class LlamaCppPythonEngine:
         }
         if settings.n_batch is not None:
             kwargs["n_batch"] = settings.n_batch
+        if settings.n_ubatch is not None:
+            kwargs["n_ubatch"] = settings.n_ubatch
+        if settings.swa_full is not None:
+            kwargs["swa_full"] = settings.swa_full
         if settings.flash_attn is not None:
             kwargs["flash_attn"] = settings.flash_attn
         if settings.cache_type_k is not None:
@@ -113,10 +125,11 @@ class LlamaCppPythonEngine:
             self._llm: Any = llama_cpp.Llama(**kwargs)
         except Exception as exc:
             hint = "" if settings.verbose else "; pass verbose=True to see llama.cpp's log"
-            raise ModelFileError(
+            raise EngineLoadError(
                 str(settings.model_path),
                 f"llama-cpp-python could not load it with these settings ({exc})",
                 f"Check the file and the settings{hint}",
+                out_of_memory=_out_of_memory(exc, settings),
             ) from None
         self._accepted = frozenset(_parameters(self._llm.create_completion))
         self._lock = threading.Lock()

@@ -21,10 +21,9 @@ from homefire.errors import (
     GenerationError,
     InvalidParameterError,
     MissingDependencyError,
-    ModelFileError,
     StreamInterruptedError,
 )
-from homefire.providers._engine import EngineSettings
+from homefire.providers._engine import EngineLoadError, EngineSettings
 
 # Settings homefire itself owns: the keyword argument of LlamaCPP to use instead, or None
 # where the setting protects the listener and cannot be changed.
@@ -131,6 +130,10 @@ def _params(settings: EngineSettings) -> tuple[Any, str]:
     params.cpuparams_batch.n_threads = settings.n_threads
     if settings.n_batch is not None:
         params.n_batch = settings.n_batch
+    if settings.n_ubatch is not None:
+        params.n_ubatch = settings.n_ubatch
+    if settings.swa_full is not None:
+        params.swa_full = settings.swa_full
     if settings.flash_attn is not None:
         kind = xlc.llama_flash_attn_type
         params.flash_attn_type = (
@@ -178,10 +181,12 @@ class XLlamaCppEngine:
             self._server: Any = _xllamacpp().Server(params)
         except Exception as exc:
             hint = "" if settings.verbose else "; pass verbose=True to see llama.cpp's log"
-            raise ModelFileError(
+            # xllamacpp says the same for every load failure, a failed allocation included.
+            raise EngineLoadError(
                 str(settings.model_path),
                 f"llama.cpp could not load it with these settings ({exc})",
                 f"Check the file and the settings{hint}",
+                out_of_memory=True,
             ) from None
         # The server's task loop starts just after the constructor returns, and a shutdown
         # requested before it starts is lost (closing would then hang for ever). A metrics

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from homefire.errors import (
     ChatTemplateError,
@@ -32,12 +32,14 @@ from homefire.protocols.openai import (
     parse_completion,
 )
 from homefire.providers._engine import KV_CACHE_TYPES, EngineSettings
+from homefire.providers._llamacpp_auto import AUTO, AutoSettings, load_planned, plan_summary
 from homefire.templates import render_chat_template
 from homefire.types import ChatMessage, ChatResponse, CompletionResponse, LLMMetadata, MessageRole
 
 if TYPE_CHECKING:
     from homefire.modelfile import ModelFile
     from homefire.options import GenerationOptions
+    from homefire.planner import Hardware, Plan
     from homefire.providers._engine import Engine
     from homefire.providers._llamacpp_embeddings import Embedder
 
@@ -107,10 +109,36 @@ def _callable_param(name: str, value: Any) -> Any:
     return value
 
 
+def _auto_or_int(name: str, value: Any, low: int, *, none_ok: bool) -> int | None:
+    """`value` as an int, or None for "auto" (the planner decides)."""
+    if value == AUTO:
+        return None
+    if isinstance(value, str):
+        raise InvalidParameterError(name, f"must be an integer or 'auto', got {value!r}")
+    return _int_param(name, value, low, none_ok=none_ok)
+
+
+def _auto_settings(n_gpu_layers: Any, context_window: Any, hardware: Any) -> AutoSettings | None:
+    if hardware is not None:
+        from homefire.planner import Hardware
+
+        if not isinstance(hardware, Hardware):
+            raise InvalidParameterError(
+                "hardware", f"must be a homefire.planner.Hardware, got {type(hardware).__name__}"
+            )
+    if n_gpu_layers != AUTO and context_window != AUTO:
+        if hardware is not None:
+            raise InvalidParameterError(
+                "hardware", "is only used with n_gpu_layers='auto' or context_window='auto'"
+            )
+        return None
+    return AutoSettings(n_gpu_layers == AUTO, context_window == AUTO, hardware)
+
+
 def _engine_settings(
     engine: str,
     *,
-    n_gpu_layers: Any,
+    n_gpu_layers: int,
     n_threads: Any,
     n_batch: Any,
     flash_attn: Any,
@@ -146,7 +174,7 @@ def _engine_settings(
     return EngineSettings(
         model_path=Path(),
         context_window=0,
-        n_gpu_layers=_int_param("n_gpu_layers", n_gpu_layers, -1, none_ok=False) or 0,
+        n_gpu_layers=n_gpu_layers,
         n_threads=_int_param("n_threads", n_threads, 1) or _default_threads(),
         n_batch=_int_param("n_batch", n_batch, 1),
         flash_attn=flash,
@@ -161,9 +189,13 @@ def _engine_settings(
 
 
 class LlamaCPP(LLM):
-    """A local GGUF model, in process. With no model, the embedded SmolLM2-135M-Instruct.
+    """A local GGUF model, in process. With no model, the embedded SmolLM2-135M-Instruct,
+    which answers greedily by default (see `homefire.embedded.EMBEDDED_DEFAULTS`).
 
     `context_window` defaults to the model's trained context capped at `CONTEXT_CAP`;
+    `"auto"` (for it or `n_gpu_layers`) asks `homefire.planner` what fits this machine (or
+    `hardware`), recorded in `plan`, and retries once with a smaller plan if the load runs out
+    of memory;
     `n_parallel` slots (xllamacpp; default 4) share one KV cache so each request may use the
     whole window; `engine_kwargs` passes other settings to the engine (xllamacpp
     `CommonParams` fields, dotted for nested ones, or `llama_cpp.Llama` arguments).
@@ -178,10 +210,10 @@ class LlamaCPP(LLM):
         *,
         model_sha256: str | None = None,
         engine: str = "xllamacpp",
-        context_window: int | None = None,
+        context_window: int | Literal["auto"] | None = None,
         max_new_tokens: int | None = None,
         temperature: float | None = None,
-        n_gpu_layers: int = 0,
+        n_gpu_layers: int | Literal["auto"] = 0,
         n_threads: int | None = None,
         n_batch: int | None = None,
         flash_attn: bool | None = None,
@@ -198,9 +230,15 @@ class LlamaCPP(LLM):
         completion_to_prompt: CompletionToPrompt | None = None,
         engine_kwargs: Mapping[str, Any] | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
+        hardware: Hardware | None = None,
     ) -> None:
         self._max_new_tokens = _int_param("max_new_tokens", max_new_tokens, 1)
-        super().__init__(parse_options({"temperature": temperature, "seed": seed}))
+        defaults = parse_options({"temperature": temperature, "seed": seed})
+        if model_path is None and model_url is None:
+            from homefire.embedded import EMBEDDED_DEFAULTS
+
+            defaults = EMBEDDED_DEFAULTS.merged(defaults)
+        super().__init__(defaults)
         if self._max_new_tokens is not None:
             self.default_options = self.default_options.merged(
                 parse_options({"max_tokens": self._max_new_tokens})
@@ -216,7 +254,11 @@ class LlamaCPP(LLM):
             raise InvalidParameterError("model_url", f"must be a string, got {model_url!r}")
         if model_sha256 is not None and model_url is None:
             raise InvalidParameterError("model_sha256", "is only used with model_url")
-        self._context_request = _int_param("context_window", context_window, _MIN_CONTEXT)
+        self._context_request = _auto_or_int(
+            "context_window", context_window, _MIN_CONTEXT, none_ok=True
+        )
+        layers = _auto_or_int("n_gpu_layers", n_gpu_layers, -1, none_ok=False)
+        self._auto = _auto_settings(n_gpu_layers, context_window, hardware)
         if chat_template is not None and (not isinstance(chat_template, str) or not chat_template):
             raise InvalidParameterError(
                 "chat_template", "must be a non-empty Jinja template string"
@@ -224,7 +266,7 @@ class LlamaCPP(LLM):
         # Completed per model by load_model().
         self._settings = _engine_settings(
             engine,
-            n_gpu_layers=n_gpu_layers,
+            n_gpu_layers=layers or 0,
             n_threads=n_threads,
             n_batch=n_batch,
             flash_attn=flash_attn,
@@ -249,6 +291,8 @@ class LlamaCPP(LLM):
         self._engine: Engine | None = None
         self._model_file: ModelFile | None = None
         self._context = 0
+        self._loaded_settings = self._settings
+        self._plan: Plan | None = None
         if model_url is not None:
             self.load_model(model_url, sha256=model_sha256)
         else:
@@ -262,7 +306,7 @@ class LlamaCPP(LLM):
         """Load another GGUF file (a path, an http(s) URL, or None for the embedded model).
 
         The new file is checked and loaded before the old model is released, so a bad file
-        leaves the current model working.
+        leaves the current model working. Settings on "auto" are planned again for it.
         """
         path = self._resolve(path_or_url, sha256)
         from homefire.modelfile import read_model_file
@@ -271,10 +315,20 @@ class LlamaCPP(LLM):
         trained = model_file.context_length
         context = self._context_request or min(trained or _UNKNOWN_CONTEXT, CONTEXT_CAP)
         settings = replace(self._settings, model_path=model_file.path, context_window=context)
-        engine: Engine = getattr(self._module, _ENGINE_MODULES[self._engine_name][1])(settings)
+        open_engine: Callable[[EngineSettings], Engine] = getattr(
+            self._module, _ENGINE_MODULES[self._engine_name][1]
+        )
+        plan = None
+        if self._auto is None:
+            engine = open_engine(settings)
+        else:
+            engine, settings, plan = load_planned(
+                model_file, settings, self._auto, engine=self._engine_name, open_engine=open_engine
+            )
         with self._lock:
             old, self._engine = self._engine, engine
-            self._model_file, self._context = model_file, context
+            self._model_file, self._context = model_file, settings.context_window
+            self._loaded_settings, self._plan = settings, plan
         if old is not None:
             old.close()
 
@@ -317,8 +371,16 @@ class LlamaCPP(LLM):
         return self._context
 
     @property
+    def plan(self) -> Plan | None:
+        """What the planner chose for the settings on "auto" (None without "auto")."""
+        return self._plan
+
+    @property
     def metadata(self) -> LLMMetadata:
         model_file = self.model_file
+        extra: dict[str, Any] = {}
+        if self._plan is not None:
+            extra["plan"] = plan_summary(self._plan, self._loaded_settings)
         return LLMMetadata(
             context_window=self._context,
             num_output=self._max_new_tokens or _DEFAULT_NUM_OUTPUT,
@@ -333,6 +395,7 @@ class LlamaCPP(LLM):
                 "embedding_length": model_file.metadata.get(
                     f"{model_file.architecture}.embedding_length"
                 ),
+                **extra,
             },
         )
 
@@ -369,7 +432,7 @@ class LlamaCPP(LLM):
         path = self.model_path
         with self._lock:
             if self._embedder is None or self._embedder[0] != path:
-                settings = replace(self._settings, model_path=path, context_window=self._context)
+                settings = self._loaded_settings
                 self._embedder = (path, open_embedder(self._engine_name, settings))
             embedder = self._embedder[1]
         return embedder.embed(texts)
