@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Unpack
+from typing import TYPE_CHECKING, Any, Self, Unpack
 
 from homefire import tool_prompting
 from homefire._bridge import iterate_in_thread, run_in_thread
@@ -289,7 +289,7 @@ class LLM(ABC):
     def close(self) -> None:  # noqa: B027 - a no-op is right for LLMs that hold nothing
         """Release engines, connections and processes; the LLM is unusable afterwards."""
 
-    def __enter__(self) -> LLM:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(

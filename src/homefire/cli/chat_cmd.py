@@ -32,6 +32,9 @@ _HELP = """\
 /exit    quit (also /quit, Ctrl-D, or Ctrl-C at an empty prompt)
 Ctrl-C while the model answers stops the answer."""
 
+# Small local models answer far better with a system prompt than with none.
+DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
+
 
 def _model_options(function: F) -> F:
     options = (
@@ -75,7 +78,14 @@ def _model_options(function: F) -> F:
 
 @click.command()
 @click.argument("prompt", required=False)
-@click.option("-s", "--system", "system_prompt", help="System prompt for the conversation.")
+@click.option(
+    "-s",
+    "--system",
+    "system_prompt",
+    default=DEFAULT_SYSTEM_PROMPT,
+    show_default=True,
+    help='System prompt for the conversation; --system "" sends none.',
+)
 @click.option(
     "-i",
     "--interactive",
@@ -141,7 +151,8 @@ def complete(
 def _read_prompt(argument: str | None, *, pipe: bool) -> str | None:
     """The argument, or all of stdin for '-' (or for no argument, with `pipe`, from a pipe)."""
     if argument == "-" or (argument is None and pipe and not sys.stdin.isatty()):
-        argument = sys.stdin.read()
+        # Like $(...) in a shell: the newline that ends piped text is not part of it.
+        argument = sys.stdin.read().rstrip("\r\n")
     if argument is not None and not argument.strip():
         raise click.UsageError("the prompt is empty")
     return argument
