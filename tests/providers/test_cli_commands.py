@@ -130,5 +130,9 @@ def test_chat_model_option_takes_endpoint_specs(fake_ollama: FakeOllama) -> None
     spec = f"ollama://{_address(fake_ollama.base_url)}/smollm2:135m"
     result = run("chat", "--model", spec, "-c", "512", "hello there")
     assert result.exit_code == 0, result.output
-    assert "You said: hello there" in result.output
-    assert fake_ollama.last("/api/chat").json()["options"]["num_ctx"] == 512
+    assert result.output.rstrip().endswith("hello there")
+    sent = fake_ollama.last("/api/chat").json()
+    assert sent["options"]["num_ctx"] == 512
+    assert [m["role"] for m in sent["messages"]] == ["system", "user"]
+    assert run("chat", "--model", spec, "--system", "", "hi").exit_code == 0
+    assert [m["role"] for m in fake_ollama.last("/api/chat").json()["messages"]] == ["user"]
