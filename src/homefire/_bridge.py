@@ -75,17 +75,41 @@ class _LoopThread:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._child: _LoopThread | None = None
 
     def loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
             if self._loop is None:
                 loop = asyncio.new_event_loop()
-                threading.Thread(target=loop.run_forever, name="homefire-loop", daemon=True).start()
+                self._thread = threading.Thread(
+                    target=loop.run_forever, name="homefire-loop", daemon=True
+                )
+                self._thread.start()
                 self._loop = loop
             return self._loop
 
+    def is_current(self) -> bool:
+        return self._thread is threading.current_thread()
+
+    def child(self) -> _LoopThread:
+        """The loop that code running on this one waits on instead (made on first use)."""
+        with self._lock:
+            if self._child is None:
+                self._child = _LoopThread()
+            return self._child
+
 
 _loop_thread = _LoopThread()
+
+
+def _target_loop() -> asyncio.AbstractEventLoop:
+    """The shared loop; but sync code called from async code already running on a loop of
+    this chain waits on the next loop down, since waiting on its own would deadlock."""
+    holder: _LoopThread | None = _loop_thread
+    while holder is not None and not holder.is_current():
+        holder = holder._child
+    return (holder.child() if holder is not None else _loop_thread).loop()
 
 
 def run_sync(awaitable: Awaitable[T]) -> T:
@@ -94,7 +118,7 @@ def run_sync(awaitable: Awaitable[T]) -> T:
     async def wrap() -> T:
         return await awaitable
 
-    return asyncio.run_coroutine_threadsafe(wrap(), _loop_thread.loop()).result()
+    return asyncio.run_coroutine_threadsafe(wrap(), _target_loop()).result()
 
 
 async def _next(iterator: AsyncIterator[T]) -> T:
@@ -103,7 +127,7 @@ async def _next(iterator: AsyncIterator[T]) -> T:
 
 def iterate_sync(iterator: AsyncIterator[T]) -> Iterator[T]:
     """Consume an async iterator from sync code, one item at a time."""
-    loop = _loop_thread.loop()
+    loop = _target_loop()
     try:
         while True:
             try:

@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 
 from homefire._bridge import iterate_sync, run_sync
-from homefire.errors import StreamInterruptedError
 from homefire.llm import LLM
 from homefire.options import GenerationOptions
 from homefire.templates import render_chat_template, simple_messages_to_prompt
@@ -23,7 +22,7 @@ from homefire.types import (
     ChatResponse,
     CompletionResponse,
     LLMMetadata,
-    MessageRole,
+    chat_from_completion,
 )
 
 MessagesToPrompt = Callable[[Sequence[ChatMessage]], str]
@@ -36,8 +35,9 @@ def _as_completion(value: CompletionResponse | str, so_far: str = "") -> Complet
         return value
     if isinstance(value, str):
         return CompletionResponse(text=so_far + value, delta=value)
-    raise StreamInterruptedError(
-        f"a custom LLM returned {type(value).__name__}; return CompletionResponse or str"
+    raise TypeError(
+        f"a custom LLM's completion returned {type(value).__name__}; "
+        "return a CompletionResponse or a str"
     )
 
 
@@ -155,31 +155,24 @@ class CustomLLM(LLM):
     # --- chat, built on completion ------------------------------------------------------------
 
     def _chat(self, messages: list[ChatMessage], options: GenerationOptions) -> ChatResponse:
-        return _to_chat(self._complete(self.messages_to_prompt(messages), options, True))
+        return chat_from_completion(
+            self._complete(self.messages_to_prompt(messages), options, True)
+        )
 
     def _stream_chat(
         self, messages: list[ChatMessage], options: GenerationOptions
     ) -> Iterator[ChatResponse]:
         prompt = self.messages_to_prompt(messages)
-        return (_to_chat(c) for c in self._stream_complete(prompt, options, True))
+        return (chat_from_completion(c) for c in self._stream_complete(prompt, options, True))
 
     async def _achat(self, messages: list[ChatMessage], options: GenerationOptions) -> ChatResponse:
-        return _to_chat(await self._acomplete(self.messages_to_prompt(messages), options, True))
+        return chat_from_completion(
+            await self._acomplete(self.messages_to_prompt(messages), options, True)
+        )
 
     async def _astream_chat(
         self, messages: list[ChatMessage], options: GenerationOptions
     ) -> AsyncIterator[ChatResponse]:
         prompt = self.messages_to_prompt(messages)
         async for chunk in self._astream_complete(prompt, options, True):
-            yield _to_chat(chunk)
-
-
-def _to_chat(response: CompletionResponse) -> ChatResponse:
-    return ChatResponse(
-        message=ChatMessage(MessageRole.ASSISTANT, response.text),
-        delta=response.delta,
-        usage=response.usage,
-        timings=response.timings,
-        finish_reason=response.finish_reason,
-        raw=response.raw,
-    )
+            yield chat_from_completion(chunk)

@@ -93,6 +93,12 @@ class LLM(ABC):
         """Validate per-call keyword options and lay them over this LLM's defaults."""
         return self.default_options.merged(parse_options(kwargs))
 
+    def _completion_options(self, kwargs: dict[str, Any]) -> GenerationOptions:
+        """Options for a plain completion, where tools have no place to go."""
+        if kwargs.get("tools"):
+            raise InvalidParameterError("tools", "only chat calls take tools; use chat()")
+        return self.resolve_options(kwargs)
+
     def chat(self, messages: Messages, **kwargs: Unpack[GenerationKwargs]) -> ChatResponse:
         return self._chat_extended(as_messages(messages), self.resolve_options(dict(kwargs)))
 
@@ -105,12 +111,12 @@ class LLM(ABC):
     def complete(
         self, prompt: str, formatted: bool = False, **kwargs: Unpack[GenerationKwargs]
     ) -> CompletionResponse:
-        return self._complete(_prompt(prompt), self.resolve_options(dict(kwargs)), formatted)
+        return self._complete(_prompt(prompt), self._completion_options(dict(kwargs)), formatted)
 
     def stream_complete(
         self, prompt: str, formatted: bool = False, **kwargs: Unpack[GenerationKwargs]
     ) -> Iterator[CompletionResponse]:
-        options = self.resolve_options(dict(kwargs))
+        options = self._completion_options(dict(kwargs))
         return timed(self._stream_complete(_prompt(prompt), options, formatted))
 
     async def achat(self, messages: Messages, **kwargs: Unpack[GenerationKwargs]) -> ChatResponse:
@@ -125,12 +131,14 @@ class LLM(ABC):
     async def acomplete(
         self, prompt: str, formatted: bool = False, **kwargs: Unpack[GenerationKwargs]
     ) -> CompletionResponse:
-        return await self._acomplete(_prompt(prompt), self.resolve_options(dict(kwargs)), formatted)
+        return await self._acomplete(
+            _prompt(prompt), self._completion_options(dict(kwargs)), formatted
+        )
 
     def astream_complete(
         self, prompt: str, formatted: bool = False, **kwargs: Unpack[GenerationKwargs]
     ) -> AsyncIterator[CompletionResponse]:
-        options = self.resolve_options(dict(kwargs))
+        options = self._completion_options(dict(kwargs))
         return atimed(self._astream_complete(_prompt(prompt), options, formatted))
 
     # --- tools, structured output, reasoning and embeddings ---------------------------------

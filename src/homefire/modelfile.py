@@ -20,7 +20,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Final
 
-from homefire.errors import ModelFileError
+from homefire.errors import MissingDependencyError, ModelFileError
 
 __all__ = ["ArrayInfo", "MetadataValue", "ModelFile", "TensorInfo", "read_model_file"]
 
@@ -167,6 +167,8 @@ def read_model_file(path: str | os.PathLike[str]) -> ModelFile:
                 return _Parser(file, buf, size).parse()
     except ModelFileError:
         raise
+    except ImportError:
+        raise MissingDependencyError("gguf", "reading GGUF model files", extra="planner") from None
     except _BadFile as exc:
         raise ModelFileError(shown, exc.problem, exc.hint) from None
     except OSError as exc:

@@ -76,8 +76,8 @@ _KNOWN = frozenset(GenerationKwargs.__annotations__)
 
 
 def _number(name: str, value: Any, low: float, high: float = math.inf) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
-        raise InvalidParameterError(name, f"must be a number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidParameterError(name, f"must be a finite number, got {value!r}")
     if not low <= value <= high:
         upper = "" if high == math.inf else f" and at most {high:g}"
         raise InvalidParameterError(name, f"must be at least {low:g}{upper}, got {value!r}")
@@ -150,6 +150,8 @@ def parse_options(kwargs: Mapping[str, Any]) -> GenerationOptions:
                 raise InvalidParameterError("extra", "must be a mapping of wire field to value")
             values[name] = dict(value)
     choice = values.get("tool_choice")
+    if choice is not None and not values.get("tools"):
+        raise InvalidParameterError("tool_choice", "only makes sense with tools=[...]")
     if choice not in (None, "auto", "none", "required"):
         names = {t["function"]["name"] for t in values.get("tools", ())}
         if choice not in names:

@@ -43,6 +43,20 @@ class ChatMessage:
     name: str | None = None
     reasoning: str | None = None
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.role, MessageRole):
+            try:
+                self.role = MessageRole(str(self.role))
+            except ValueError:
+                roles = ", ".join(r.value for r in MessageRole)
+                raise InvalidParameterError(
+                    "role", f"unknown role {self.role!r} (use {roles})"
+                ) from None
+        if self.content is not None and not isinstance(self.content, str):
+            raise InvalidParameterError(
+                "content", f"message content must be a string, got {type(self.content).__name__}"
+            )
+
     def to_dict(self) -> dict[str, Any]:
         """The OpenAI-style message dict most wire formats and chat templates expect."""
         out: dict[str, Any] = {"role": self.role.value, "content": self.content}
@@ -123,7 +137,12 @@ def as_messages(messages: Messages) -> list[ChatMessage]:
         return [ChatMessage(MessageRole.USER, messages)]
     if isinstance(messages, ChatMessage | Mapping):
         raise InvalidParameterError("messages", "pass a list of messages, not a single message")
-    out = [ChatMessage.from_any(m) for m in messages]
+    items: Any = messages
+    if not isinstance(items, Sequence):
+        raise InvalidParameterError(
+            "messages", f"pass a string or a list of messages, got {type(items).__name__}"
+        )
+    out = [ChatMessage.from_any(m) for m in items]
     if not out:
         raise InvalidParameterError("messages", "at least one message is needed")
     return out
@@ -205,6 +224,18 @@ class CompletionResponse:
 
     def __str__(self) -> str:
         return self.text
+
+
+def chat_from_completion(response: CompletionResponse) -> ChatResponse:
+    """A completion (or completion chunk) as the assistant's chat turn."""
+    return ChatResponse(
+        message=ChatMessage(MessageRole.ASSISTANT, response.text),
+        delta=response.delta,
+        usage=response.usage,
+        timings=response.timings,
+        finish_reason=response.finish_reason,
+        raw=response.raw,
+    )
 
 
 @dataclass(slots=True)

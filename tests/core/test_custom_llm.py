@@ -109,3 +109,34 @@ def test_invalid_options_fail_before_the_model_is_called() -> None:
     with pytest.raises(hf.InvalidParameterError):
         llm.stream_chat("x", top_p=2)
     assert llm.calls == []
+
+
+def test_tools_are_refused_on_completions() -> None:
+    def noop() -> None:
+        """Does nothing."""
+
+    llm = Reverser()
+    with pytest.raises(hf.InvalidParameterError, match="chat"):
+        llm.complete("x", tools=[noop])
+    with pytest.raises(hf.InvalidParameterError, match="chat"):
+        llm.stream_complete("x", tools=[noop])
+    assert llm.calls == []
+
+
+def test_a_wrong_return_type_is_named() -> None:
+    class Broken(hf.CustomLLM):
+        def complete(self, prompt: str, **kwargs: Any) -> Any:  # type: ignore[override]
+            return 42
+
+    with pytest.raises(TypeError, match="returned int"):
+        Broken().complete("x")
+
+
+def test_sync_call_from_async_code_on_the_private_loop_does_not_deadlock() -> None:
+    inner = AsyncOnly()
+
+    class Outer(hf.CustomLLM):
+        async def acomplete(self, prompt: str, **kwargs: Any) -> str:  # type: ignore[override]
+            return inner.complete(prompt).text + "!"
+
+    assert Outer().complete("hey").text == "HEY!"

@@ -72,3 +72,14 @@ def test_merge_lets_call_options_win_and_keeps_defaults() -> None:
     assert merged.max_tokens == 8
     assert merged.extra == {"a": 1, "b": 3}
     assert defaults.merged(GenerationOptions()) is defaults
+
+
+@pytest.mark.parametrize("name", ["temperature", "repeat_penalty"])
+def test_infinite_values_are_refused(name: str) -> None:
+    with pytest.raises(InvalidParameterError, match="finite"):
+        parse_options({name: float("inf")})
+
+
+def test_tool_choice_needs_tools() -> None:
+    with pytest.raises(InvalidParameterError, match="tools"):
+        parse_options({"tool_choice": "required"})

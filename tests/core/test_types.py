@@ -84,3 +84,17 @@ def test_malformed_tool_call_arguments_are_rejected() -> None:
     bad = {"role": "assistant", "tool_calls": [{"function": {"name": "f", "arguments": "{"}}]}
     with pytest.raises(InvalidParameterError, match="not valid JSON"):
         as_messages([bad])
+
+
+def test_messages_built_the_llamaindex_way_are_coerced_or_refused() -> None:
+    assert hf.ChatMessage(role="user", content="hi").role is MessageRole.USER  # type: ignore[arg-type]
+    with pytest.raises(InvalidParameterError, match="role"):
+        hf.ChatMessage(role="wizard")  # type: ignore[arg-type]
+    with pytest.raises(InvalidParameterError, match="content"):
+        hf.ChatMessage(content=42)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("bad", [None, 5])
+def test_messages_that_are_not_a_list_are_refused(bad: object) -> None:
+    with pytest.raises(InvalidParameterError, match="list of messages"):
+        as_messages(bad)  # type: ignore[arg-type]

@@ -261,3 +261,17 @@ def test_unreadable_file(write) -> None:
     path = write(_gguf())
     path.chmod(0)
     assert "cannot be read" in _error(path).problem
+
+
+@pytest.mark.unit
+def test_missing_gguf_package_is_reported_as_a_missing_dependency(
+    smollm2_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    import homefire as hf
+
+    monkeypatch.setitem(sys.modules, "gguf", None)
+    monkeypatch.setitem(sys.modules, "gguf.constants", None)
+    with pytest.raises(hf.MissingDependencyError, match="gguf"):
+        hf.read_model_file(smollm2_path)
