@@ -8,11 +8,11 @@ that tell servers apart live in `protocols.fingerprint`.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from homefire._bridge import run_sync
 from homefire.errors import (
     HomefireError,
     HomefireTimeoutError,
@@ -62,20 +62,13 @@ def _targets(hosts: Sequence[str], ports: Sequence[int]) -> list[str]:
     return list(dict.fromkeys(urls))
 
 
-def _parsed(content: bytes) -> object:
-    try:
-        return json.loads(content)
-    except ValueError:
-        return content.decode("utf-8", "replace")
-
-
 async def _probe(http: HTTPClient, path: str) -> Probe | None:
     try:
         response = await http.arequest("GET", path)
     except (ServerError, HomefireTimeoutError):
         return None
     headers = {k.lower(): v for k, v in response.headers.items()}
-    return Probe(response.status, headers, _parsed(response.content))
+    return Probe(response.status, headers, response.json_or_text())
 
 
 async def aidentify(base_url: str, *, probe_timeout: float = DEFAULT_TIMEOUT) -> Identity | None:
@@ -99,7 +92,7 @@ async def aidentify(base_url: str, *, probe_timeout: float = DEFAULT_TIMEOUT) ->
             "/v1/models": Probe(
                 first.status,
                 {k.lower(): v for k, v in first.headers.items()},
-                _parsed(first.content),
+                first.json_or_text(),
             )
         }
         rest = [p for p in PROBE_PATHS if p != "/v1/models"]
@@ -111,8 +104,9 @@ async def aidentify(base_url: str, *, probe_timeout: float = DEFAULT_TIMEOUT) ->
 
 
 def identify_url(base_url: str, *, probe_timeout: float = 2.0) -> Identity:
-    """`aidentify` for sync callers; an unknown server is treated as OpenAI-compatible."""
-    identity = asyncio.run(aidentify(base_url, probe_timeout=probe_timeout))
+    """`aidentify` for sync callers, also those inside a running event loop (a notebook, an
+    async app); a server that answers like none homefire knows is a ProtocolError."""
+    identity = run_sync(aidentify(base_url, probe_timeout=probe_timeout))
     if identity is None:
         raise ProtocolError(
             f"{base_url} answers, but not like any LLM server homefire knows; "
@@ -173,7 +167,7 @@ def discover(
     probe_timeout: float = DEFAULT_TIMEOUT,
     with_models: bool = True,
 ) -> list[FoundServer]:
-    """`adiscover` for sync callers (not from inside a running event loop)."""
-    return asyncio.run(
+    """`adiscover` for sync callers, also those inside a running event loop."""
+    return run_sync(
         adiscover(hosts, ports=ports, probe_timeout=probe_timeout, with_models=with_models)
     )

@@ -7,13 +7,13 @@ ones. Every failure carries its cause and the fix.
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, NoReturn
 
+from homefire._bridge import run_sync
 from homefire.endpoints import (
     PROVIDERS,
     Endpoint,
@@ -174,10 +174,10 @@ class Doctor:
 
         url = self._url
         try:
-            identity = asyncio.run(aidentify(url, probe_timeout=self.probe_timeout))
+            identity = run_sync(aidentify(url, probe_timeout=self.probe_timeout))
         except ServerNotRunningError:
             host = url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[0]
-            nearby = asyncio.run(adiscover([host], probe_timeout=0.5, with_models=False))
+            nearby = run_sync(adiscover([host], probe_timeout=0.5, with_models=False))
             elsewhere = ", ".join(f"{s.label} at {s.base_url}" for s in nearby)
             expected = self.target.expected
             start = {

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
 
 from homefire.errors import InvalidParameterError, ProtocolError
 
@@ -18,6 +19,14 @@ _DEFAULT_URLS: dict[str, str] = {
     "openai": "http://127.0.0.1:8080",
     "ollama": "http://127.0.0.1:11434",
 }
+
+
+def _server_root(base_url: str, dialect: str) -> str:
+    """The server root: OpenAI clients take `http://host:8000/v1`, and the path adds `/v1`."""
+    trimmed = base_url.rstrip("/")
+    if dialect == "openai" and urlsplit(trimmed).path.endswith("/v1"):
+        return trimmed[: -len("/v1")]
+    return trimmed
 
 
 def as_texts(texts: str | Sequence[str]) -> list[str]:
@@ -74,6 +83,7 @@ class Embedding:
 
     `dialect="openai"` speaks `/v1/embeddings` (llama.cpp started with `--embeddings`,
     LM Studio, LocalAI, Xinference, vLLM); `dialect="ollama"` speaks Ollama's `/api/embed`.
+    `base_url` is the server root or, as OpenAI clients take it, the root plus `/v1`.
     Texts go in batches of `batch_size`; `dimension` is learnt from the first answer.
     """
 
@@ -102,7 +112,7 @@ class Embedding:
         self.dimensions = dimensions
         self.dimension: int | None = dimensions
         self.http = HTTPClient(
-            base_url or _DEFAULT_URLS[dialect],
+            _server_root(base_url or _DEFAULT_URLS[dialect], dialect),
             api_key=api_key,
             headers=headers,
             timeouts=timeouts or Timeouts(),

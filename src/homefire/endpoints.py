@@ -25,13 +25,16 @@ import importlib
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from homefire.errors import InvalidParameterError
 from homefire.llm import LLM
+
+if TYPE_CHECKING:
+    from homefire.http.config import Timeouts
 
 # scheme -> (module, class) of the provider that speaks to that server
 PROVIDERS: dict[str, tuple[str, str]] = {
@@ -104,17 +107,34 @@ def from_config(name: str, entry: Mapping[str, Any], path: Path) -> Endpoint:
         options["api_key"] = key
     timeouts = options.pop("timeouts", None)
     if timeouts is not None:
-        from homefire.http.config import Timeouts
-
-        if not isinstance(timeouts, dict):
-            raise InvalidParameterError("config", f"endpoint {name!r}: timeouts must be a table")
-        options["timeouts"] = Timeouts(**timeouts)
+        options["timeouts"] = _timeouts(name, timeouts, path)
     return Endpoint(
         provider=str(provider),
         base_url=options.pop("base_url", None),
         model=options.pop("model", None),
         options=options,
     )
+
+
+def _timeouts(name: str, table: Any, path: Path) -> Timeouts:
+    """The [endpoints.NAME.timeouts] table as Timeouts; errors name the file and endpoint."""
+    from homefire.http.config import Timeouts
+
+    where = f"endpoint {name!r} in {path}"
+    if not isinstance(table, dict):
+        raise InvalidParameterError("config", f"{where}: timeouts must be a table")
+    allowed = [f.name for f in fields(Timeouts)]
+    unknown = sorted(set(table) - set(allowed))
+    if unknown:
+        raise InvalidParameterError(
+            "config",
+            f"{where}: unknown timeouts key(s) {', '.join(unknown)}; "
+            f"the keys are {', '.join(allowed)} (seconds)",
+        )
+    try:
+        return Timeouts(**table)
+    except InvalidParameterError as exc:
+        raise InvalidParameterError("config", f"{where}: {exc}") from None
 
 
 def parse_spec(spec: str) -> Endpoint | None:

@@ -19,6 +19,7 @@ from typing import Any
 from homefire.errors import GenerationError, NotSupportedError
 from homefire.options import GenerationOptions
 from homefire.partial_json import parse_partial_json
+from homefire.protocols.openai import parse_tool_arguments
 from homefire.schema import closed
 from homefire.types import ChatMessage, ChatResponse, MessageRole, ToolCall
 
@@ -148,13 +149,9 @@ def _parse(text: str, finish_reason: str | None) -> tuple[str, list[ToolCall]]:
             f"the model's tool-call reply is not valid JSON{hint}: {text[:200]!r}"
         ) from None
     if isinstance(value, dict) and isinstance(value.get("name"), str):
-        arguments = value.get("arguments")
-        call = ToolCall(
-            f"call_{uuid.uuid4().hex[:24]}",
-            value["name"],
-            arguments if isinstance(arguments, dict) else {},
-        )
-        return "", [call]
+        name = value["name"]
+        arguments = parse_tool_arguments(value.get("arguments"), name)
+        return "", [ToolCall(f"call_{uuid.uuid4().hex[:24]}", name, arguments)]
     if isinstance(value, dict) and isinstance(value.get("content"), str):
         return value["content"], []
     raise GenerationError(f"the model's tool-call reply has an unexpected shape: {text[:200]!r}")

@@ -113,3 +113,10 @@ def test_openai_compatible_provider_embeds_in_batches(fake: EmbeddingFake) -> No
         llm.embed_batch_size = 4
         assert llm.embed(TEXTS) == [vector(t) for t in TEXTS]
     assert [r.json()["input"] for r in fake.requests] == [TEXTS[:4], TEXTS[4:]]
+
+
+@pytest.mark.parametrize("suffix", ["/v1", "/v1/"])
+def test_embedding_takes_a_base_url_ending_in_v1(fake: EmbeddingFake, suffix: str) -> None:
+    with hf.Embedding("m", base_url=fake.base_url + suffix) as client:
+        assert client.embed("abc") == [vector("abc")]
+    assert [r.path for r in fake.requests] == ["/v1/embeddings"]

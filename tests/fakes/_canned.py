@@ -7,7 +7,7 @@ tell that the right messages arrived; `max_tokens` cuts it (finish reason `lengt
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from fakes._server import Reply, sse
@@ -17,7 +17,7 @@ def count_tokens(text: str) -> int:
     return len(text.split())
 
 
-def prompt_of(messages: list[Mapping[str, Any]]) -> str:
+def prompt_of(messages: Sequence[Mapping[str, Any]]) -> str:
     return " ".join(str(m.get("content") or "") for m in messages)
 
 

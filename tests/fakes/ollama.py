@@ -8,6 +8,7 @@ capability refuses `tools` with 400, and errors mid-stream arrive as an `{"error
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Iterator, Mapping
@@ -46,6 +47,8 @@ class FakeOllama(FakeServer):
         self.models = {m.name: m for m in (models or default)}
         self.loaded: dict[str, Loaded] = {}
         self.registry = {"tinyllama:latest": 3_000_000}
+        # lines of a pull sent before the connection drops (None: the whole pull)
+        self.pull_cut_after: int | None = None
         self.route("GET", "/", lambda r: Reply(200, "Ollama is running", content_type="text/plain"))
         self.route("GET", "/api/version", lambda r: Reply(200, {"version": "0.12.3"}))
         self.route("GET", "/api/tags", self._tags)
@@ -284,7 +287,8 @@ class FakeOllama(FakeServer):
             self.models[full] = FakeModel(full, size=size)
             yield {"status": "success"}
 
-        return Reply(200, stream=ndjson(lines()), content_type="application/x-ndjson")
+        sent = itertools.islice(lines(), self.pull_cut_after)
+        return Reply(200, stream=ndjson(sent), content_type="application/x-ndjson")
 
     def _v1_models(self, request: Request) -> Reply:
         data = [

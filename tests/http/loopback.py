@@ -120,6 +120,23 @@ def reply(
     return action
 
 
+def partial(status: int, body: Any, sent: int) -> Action:
+    """Headers announcing the whole JSON `body`, then only its first `sent` bytes and a hang-up."""
+    data = json.dumps(body).encode()
+
+    def action(conn: socket.socket, _seen: Seen, _attempt: int) -> bool:
+        length = {"Content-Type": "application/json", "Content-Length": str(len(data))}
+        conn.sendall(head(status, length) + data[:sent])
+        return False
+
+    return action
+
+
+def hang_up(_conn: socket.socket, _seen: Seen, _attempt: int) -> bool:
+    """Close the connection without a word, like a server going away as a request arrives."""
+    return False
+
+
 def chunked(
     pieces: Iterable[bytes],
     *,

@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from loopback import LoopbackServer, chunked, reply, sequence, sse
+from loopback import LoopbackServer, chunked, hang_up, partial, reply, sequence, sse
 
 import homefire as hf
 from homefire.http import HTTPClient, RetryPolicy, Timeouts
@@ -91,6 +91,65 @@ def test_request_returns_any_status_without_retrying(loopback: LoopbackServer) -
     response = client(loopback).request("GET", "/h")
     assert response.status == 503 and response.json() == LOADING
     assert loopback.attempts["/h"] == 1
+
+
+def test_retry_false_sends_a_call_that_must_not_run_twice_once(loopback: LoopbackServer) -> None:
+    loopback.routes["/launch"] = reply(503, {"detail": "No available slot found for the model"})
+    loopback.routes["/h"] = sequence(reply(503, LOADING), reply(200, {"ok": 1}))
+    http = client(loopback)
+    with pytest.raises(hf.APIStatusError, match="No available slot"):
+        http.post_json("/launch", {}, retry=False)
+    assert loopback.attempts["/launch"] == 1
+    assert http.request("GET", "/h", retry=True).status == 200
+    assert loopback.attempts["/h"] == 2
+
+
+async def test_async_retry_false_sends_once(loopback: LoopbackServer) -> None:
+    loopback.routes["/launch"] = reply(503, LOADING)
+    loopback.routes["/h"] = sequence(reply(503, LOADING), reply(200, {"ok": 1}))
+    http = client(loopback)
+    with pytest.raises(hf.ServerBusyError):
+        await http.apost_json("/launch", {}, retry=False)
+    assert loopback.attempts["/launch"] == 1
+    assert (await http.arequest("GET", "/h", retry=True)).status == 200
+    assert loopback.attempts["/h"] == 2
+
+
+def test_conflict_is_not_retried_nor_called_busy(loopback: LoopbackServer) -> None:
+    loopback.routes["/v"] = reply(409, {"detail": "model uid already exists"})
+    with pytest.raises(hf.APIStatusError, match="already exists") as caught:
+        client(loopback).post_json("/v", {})
+    assert not isinstance(caught.value, hf.ServerBusyError)
+    assert loopback.attempts["/v"] == 1
+
+
+def test_answer_cut_short_is_reported_and_never_sent_again(loopback: LoopbackServer) -> None:
+    loopback.routes["/v1/chat/completions"] = partial(200, {"choices": ["x" * 80]}, 20)
+    loopback.routes["/err"] = partial(500, {"error": "x" * 80}, 10)
+    http = client(loopback)
+    with pytest.raises(hf.ServerError, match="cut off after 20 bytes"):
+        http.post_json("/v1/chat/completions", {})
+    assert loopback.attempts["/v1/chat/completions"] == 1
+    with pytest.raises(hf.ServerError, match="cut off after 10 bytes"):
+        list(http.stream_sse("/err", {}))
+    assert loopback.attempts["/err"] == 1
+
+
+async def test_async_answer_cut_short_is_never_sent_again(loopback: LoopbackServer) -> None:
+    loopback.routes["/v"] = partial(200, {"choices": ["x" * 80]}, 20)
+    with pytest.raises(hf.ServerError, match="cut off after 20 bytes"):
+        await client(loopback).apost_json("/v", {})
+    assert loopback.attempts["/v"] == 1
+
+
+def test_hang_up_before_any_answer_is_retried(loopback: LoopbackServer) -> None:
+    loopback.routes["/v"] = sequence(hang_up, reply(200, {"ok": 1}))
+    loopback.routes["/s"] = sequence(hang_up, chunked(sse({"n": 1})))
+    http = client(loopback)
+    assert http.post_json("/v", {}) == {"ok": 1}
+    assert loopback.attempts["/v"] == 2
+    assert list(http.stream_sse("/s", {})) == [{"n": 1}]
+    assert loopback.attempts["/s"] == 2
 
 
 def test_nothing_listening_names_the_url_and_how_to_start() -> None:
@@ -204,6 +263,34 @@ def test_max_concurrency_limits_requests_in_flight(loopback: LoopbackServer) -> 
         thread.join(10)
     assert loopback.attempts["/v"] == 6
     assert loopback.max_in_flight == 2
+
+
+def test_waiting_for_a_slot_held_by_an_open_stream_times_out(loopback: LoopbackServer) -> None:
+    loopback.routes["/s"] = chunked(sse({"n": 1}, {"n": 2}))
+    loopback.routes["/v"] = reply(200, {"ok": 1})
+    http = client(loopback, max_concurrency=1, timeouts=Timeouts(first_token=0.3))
+    stream = http.stream_sse("/s", {})
+    assert next(stream) == {"n": 1}
+    started = time.monotonic()
+    with pytest.raises(hf.HomefireTimeoutError, match="max_concurrency=1") as caught:
+        http.get_json("/v")
+    assert caught.value.which == "max_concurrency"
+    assert time.monotonic() - started < 5
+    assert list(stream) == [{"n": 2}]
+    assert http.get_json("/v") == {"ok": 1}
+
+
+async def test_async_waiting_for_a_slot_times_out(loopback: LoopbackServer) -> None:
+    loopback.routes["/s"] = chunked(sse({"n": 1}, {"n": 2}))
+    loopback.routes["/v"] = reply(200, {"ok": 1})
+    http = client(loopback, max_concurrency=1, timeouts=Timeouts(first_token=0.3))
+    stream = http.astream_sse("/s", {})
+    assert await anext(stream) == {"n": 1}
+    with pytest.raises(hf.HomefireTimeoutError) as caught:
+        await asyncio.wait_for(http.aget_json("/v"), 5)
+    assert caught.value.which == "max_concurrency"
+    assert [e async for e in stream] == [{"n": 2}]
+    assert await http.aget_json("/v") == {"ok": 1}
 
 
 async def test_async_limits_retries_and_streams(loopback: LoopbackServer) -> None:

@@ -70,6 +70,14 @@ def test_bare_url_with_nothing_listening() -> None:
         hf.connect("http://127.0.0.1:9")
 
 
+async def test_bare_urls_are_identified_inside_a_running_loop(fake_ollama: FakeOllama) -> None:
+    llm = hf.connect(fake_ollama.base_url, model="smollm2:135m")
+    assert isinstance(llm, hf.Ollama)
+    assert [s.label for s in hf.discover([fake_ollama.base_url], with_models=False)] == ["Ollama"]
+    with pytest.raises(hf.ServerNotRunningError):
+        hf.connect("http://127.0.0.1:9")
+
+
 def test_configured_names(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_localai: FakeLocalAI
 ) -> None:
@@ -101,6 +109,23 @@ provider = "nonsense"
         hf.connect("broken")
     with pytest.raises(hf.InvalidParameterError, match="not a provider spec"):
         hf.connect("unknown-name")
+
+
+def test_bad_timeouts_in_the_config_file_name_the_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "config.toml"
+    monkeypatch.setenv("HOMEFIRE_CONFIG", str(config))
+    entry = '[endpoints.x]\nprovider = "ollama"\nmodel = "a"\n[endpoints.x.timeouts]\n'
+    config.write_text(entry + "read = 5\n", encoding="utf-8")
+    with pytest.raises(hf.InvalidParameterError, match="unknown timeouts key") as caught:
+        hf.connect("x")
+    for named in ("read", "'x'", str(config), "connect", "first_token", "between_chunks"):
+        assert named in str(caught.value)
+    config.write_text(entry + "connect = -1\n", encoding="utf-8")
+    with pytest.raises(hf.InvalidParameterError, match=r"timeouts\.connect") as caught:
+        hf.connect("x")
+    assert str(config) in str(caught.value)
 
 
 def test_invalid_config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

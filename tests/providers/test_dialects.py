@@ -322,6 +322,9 @@ def test_xinference_register_body_carries_the_family_as_a_string() -> None:
 def test_xinference_instance_status() -> None:
     assert xinference.parse_instance_status([{"status": "READY"}]) == "READY"
     assert xinference.parse_instance_status([]) is None
+    two = [{"status": "READY"}, {"status": "CREATING"}]
+    assert xinference.parse_instance_status(two) == "CREATING"  # every replica must be READY
+    assert xinference.parse_instance_status([*two, {"status": "ERROR"}]) == "ERROR"
 
 
 # --- LocalAI --------------------------------------------------------------------------------

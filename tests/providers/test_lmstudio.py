@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 import homefire as hf
+from fakes._server import FakeServer, Reply, Request
 from fakes.lmstudio import FakeLMStudio, Instance
 from homefire.lifecycle import Progress
 
@@ -95,6 +98,45 @@ def test_models_fall_back_to_rest_v0_before_lm_studio_0_4(fake_lmstudio: FakeLMS
     assert {m.id for m in models} == {"smollm2-135m-instruct", MODEL, "nomic-embed-text"}
     loaded = next(m for m in models if m.id == MODEL)
     assert (loaded.loaded, loaded.context_length, loaded.quantization) == (True, 4096, "Q4_K_M")
+
+
+async def test_async_falls_back_to_rest_v0_too(fake_lmstudio: FakeLMStudio) -> None:
+    fake_lmstudio.rest_v1 = False
+    fake_lmstudio.loaded[MODEL] = Instance(context_length=4096)
+    llm = hf.LMStudio(MODEL, base_url=fake_lmstudio.base_url, context_window=4096)
+    assert {m.id for m in await llm.amodels()} >= {MODEL}
+    assert (await llm.achat("hi")).text == "You said: hi"
+    assert not any(r.path == "/api/v1/models/load" for r in fake_lmstudio.requests)
+    await llm.aclose()
+
+
+async def test_concurrent_async_calls_load_once(fake_lmstudio: FakeLMStudio) -> None:
+    llm = hf.LMStudio(MODEL, base_url=fake_lmstudio.base_url, context_window=8192)
+    answers = await asyncio.gather(*(llm.achat(f"hi {i}") for i in range(4)))
+    assert [a.text for a in answers] == [f"You said: hi {i}" for i in range(4)]
+    loads = [r for r in fake_lmstudio.requests if r.path == "/api/v1/models/load"]
+    assert len(loads) == 1 and fake_lmstudio.loaded[MODEL].context_length == 8192
+    await llm.aclose()
+
+
+class OtherWebApp(FakeServer):
+    """Another web app on LM Studio's port: 200 with an HTML page on every route."""
+
+    def unknown_route(self, request: Request) -> Reply:
+        return Reply(200, "<!doctype html>", content_type="text/html")
+
+
+async def test_health_wants_lm_studio_s_greeting_sync_and_async() -> None:
+    other = OtherWebApp().start()
+    try:
+        llm = hf.LMStudio(base_url=other.base_url)
+        assert not llm.health()
+        assert not await llm.ahealth()
+        with pytest.raises(hf.HomefireTimeoutError):
+            await llm.await_until_ready(timeout=0.6)
+        await llm.aclose()
+    finally:
+        other.stop()
 
 
 def test_load_unload_pull(fake_lmstudio: FakeLMStudio) -> None:

@@ -171,6 +171,25 @@ def test_pull_reports_progress_and_failures(fake_ollama: FakeOllama) -> None:
         llm.pull("no-such-model")
 
 
+def test_pull_cut_short_is_a_download_error(fake_ollama: FakeOllama) -> None:
+    fake_ollama.pull_cut_after = 3
+    steps: list[Progress] = []
+    with pytest.raises(hf.DownloadError, match="ended before Ollama said"):
+        hf.Ollama(base_url=fake_ollama.base_url).pull("tinyllama", progress=steps.append)
+    assert len(steps) == 3 and not steps[-1].done
+
+
+def test_chat_after_load_keeps_the_loaded_context(fake_ollama: FakeOllama) -> None:
+    llm = hf.Ollama("smollm2:135m", base_url=fake_ollama.base_url)
+    llm.load(context_length=1024, gpu=0)
+    assert llm.chat("hi").text == "You said: hi"
+    assert fake_ollama.last("/api/chat").json()["options"] == {"num_ctx": 1024, "num_gpu": 0}
+    assert fake_ollama.loaded["smollm2:135m"].num_ctx == 1024
+    llm.load("qwen3:0.6b", context_length=512)  # another model: this one's settings stay
+    llm.chat("again")
+    assert fake_ollama.last("/api/chat").json()["options"]["num_ctx"] == 1024
+
+
 def test_health_and_wait(fake_ollama: FakeOllama) -> None:
     llm = hf.Ollama(base_url=fake_ollama.base_url)
     assert llm.health()

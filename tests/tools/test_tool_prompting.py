@@ -111,6 +111,16 @@ def test_bad_json_is_a_clear_error(scripted: Any) -> None:
         llm.chat("Weather?", tools=[get_weather], tool_choice="required")
 
 
+def test_arguments_sent_as_a_json_string_are_kept(scripted: Any) -> None:
+    as_string = json.dumps({"name": "get_weather", "arguments": json.dumps({"city": "Oslo"})})
+    llm = scripted([as_string])
+    (call,) = llm.chat("Weather?", tools=[get_weather], tool_choice="required").message.tool_calls
+    assert call.arguments == {"city": "Oslo"}
+    llm = scripted([json.dumps({"name": "get_weather", "arguments": [1]})])
+    with pytest.raises(hf.GenerationError, match="non-object arguments"):
+        llm.chat("Weather?", tools=[get_weather], tool_choice="required")
+
+
 def test_tools_with_json_schema_is_refused(scripted: Any) -> None:
     llm = scripted([])
     with pytest.raises(hf.NotSupportedError, match="tools or json_schema"):

@@ -14,7 +14,7 @@ import threading
 import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from contextlib import AbstractAsyncContextManager, AbstractContextManager, nullcontext
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,15 +36,12 @@ from homefire.protocols.errors import error_from_response
 
 ErrorMapper = Callable[..., HomefireError]
 
-# Failures before any of the answer arrived that a new connection may not meet: nothing
-# listening yet, or a kept-alive connection the server closed just as it was reused.
-_RETRY_ERRORS = (
-    httpx.ConnectError,
-    httpx.ConnectTimeout,
-    httpx.RemoteProtocolError,
-    httpx.ReadError,
-    httpx.WriteError,
-)
+# Failures a new attempt may not meet and that cannot have run the request: nothing listening
+# yet. A kept-alive connection the server closed just as it was reused shows up as a
+# disconnect before any answer (httpcore's wording below); any later failure is not retried,
+# since the server may already be generating or launching.
+_RETRY_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout)
+_NO_ANSWER = "without sending a response"
 _Decoder = SSEDecoder | NDJSONDecoder
 
 
@@ -65,6 +62,11 @@ class Response:
         """The body as JSON; ProtocolError when it is not."""
         return _decode_json(self.content, self.url)
 
+    def json_or_text(self) -> Any:
+        """The body as JSON when it is JSON, else as text: error bodies and health answers
+        come in both forms."""
+        return _json_or_text(self.content)
+
 
 def _decode_json(content: bytes, url: str) -> Any:
     try:
@@ -75,8 +77,7 @@ def _decode_json(content: bytes, url: str) -> Any:
         ) from None
 
 
-def _error_body(content: bytes) -> Any:
-    """An error body as JSON when it is JSON, else as text (plain-text servers)."""
+def _json_or_text(content: bytes) -> Any:
     try:
         return _json.loads(content)
     except ValueError:
@@ -248,17 +249,50 @@ class HTTPClient:
         read = deadline.read(deadline.first)
         return httpx.Timeout(connect=connect, read=read, write=read, pool=read)
 
-    def _slot(self) -> AbstractContextManager[Any]:
-        return self._slots if self._slots is not None else nullcontext()
+    @contextmanager
+    def _slot(self, deadline: _Deadline) -> Iterator[None]:
+        """Hold one of the `max_concurrency` slots; waiting for it counts as waiting for the
+        answer, so a caller that already holds every slot (a stream it is still reading) gets
+        a timeout instead of a deadlock."""
+        if self._slots is None:
+            yield
+            return
+        wait = deadline.read(deadline.first)
+        if not self._slots.acquire(timeout=wait):
+            raise self._slot_timeout(wait)
+        try:
+            yield
+        finally:
+            self._slots.release()
 
-    def _aslot(self) -> AbstractAsyncContextManager[Any]:
+    @asynccontextmanager
+    async def _aslot(self, deadline: _Deadline) -> AsyncIterator[None]:
         if self.max_concurrency is None:
-            return nullcontext()
+            yield
+            return
         loop = asyncio.get_running_loop()
         slots = self._async_slots.get(loop)
         if slots is None:
             slots = self._async_slots[loop] = asyncio.Semaphore(self.max_concurrency)
-        return slots
+        wait = deadline.read(deadline.first)
+        try:
+            async with asyncio.timeout(wait):
+                await slots.acquire()
+        except TimeoutError:
+            raise self._slot_timeout(wait) from None
+        try:
+            yield
+        finally:
+            slots.release()
+
+    def _slot_timeout(self, seconds: float) -> HomefireTimeoutError:
+        return HomefireTimeoutError(
+            "max_concurrency",
+            seconds,
+            f"waiting for a free request slot of the client for {self.base_url}: all "
+            f"max_concurrency={self.max_concurrency} were in use (a stream that is still being "
+            "read holds one; finish or close it first, or raise max_concurrency)",
+        )
 
     def _check_open(self) -> None:
         if self._closed:
@@ -286,7 +320,7 @@ class HTTPClient:
         )
 
     def _status_error(self, status: int, content: bytes, url: str) -> HomefireError:
-        return self._map_error(status, _error_body(content), url=url)
+        return self._map_error(status, _json_or_text(content), url=url)
 
     def error_for(self, response: Response) -> HomefireError:
         """The homefire error this client raises for an error `response` from `request`."""
@@ -296,13 +330,34 @@ class HTTPClient:
         if attempt >= self.retry.attempts:
             return False
         if exc is not None:
-            return isinstance(exc, _RETRY_ERRORS)
+            return isinstance(exc, _RETRY_ERRORS) or (
+                isinstance(exc, httpx.RemoteProtocolError) and _NO_ANSWER in str(exc)
+            )
         return status in RETRY_STATUSES
 
     def _delay(self, attempt: int, headers: Mapping[str, str] | None) -> float:
         return self.retry.delay(attempt, headers.get("retry-after") if headers else None)
 
     # --- sync -----------------------------------------------------------------------------
+
+    def _attempt(
+        self, client: httpx.Client, request: httpx.Request, deadline: _Deadline, *, stream: bool
+    ) -> httpx.Response:
+        """Send `request` and read the answer (left open for a stream that is not an error).
+
+        httpx errors leave this only while nothing of the answer has arrived; a body cut
+        short is a homefire error right away, as the request has been carried out.
+        """
+        response = client.send(request, stream=True)
+        if stream and response.status_code < 400:
+            return response
+        try:
+            response.read()
+        except httpx.HTTPError as exc:
+            raise _body_error(exc, response, deadline) from None
+        finally:
+            response.close()
+        return response
 
     def _send(
         self,
@@ -321,11 +376,12 @@ class HTTPClient:
         attempt = 0
         while True:
             attempt += 1
+            request = client.build_request(
+                method, url, json=json, params=params, timeout=self._timeout(deadline)
+            )
             try:
-                with self._slot():
-                    response = client.request(
-                        method, url, json=json, params=params, timeout=self._timeout(deadline)
-                    )
+                with self._slot(deadline):
+                    response = self._attempt(client, request, deadline, stream=False)
             except httpx.HTTPError as exc:
                 if retry and self._should_retry(attempt, exc, None):
                     time.sleep(self._delay(attempt, None))
@@ -344,9 +400,10 @@ class HTTPClient:
         json: Any = None,
         params: Mapping[str, Any] | None = None,
         timeout: float | None = None,
+        retry: bool = False,
     ) -> Response:
-        """One attempt, no retries, any status returned as is: for probing a server."""
-        response = self._send(method, path, json=json, params=params, timeout=timeout, retry=False)
+        """Any status returned as is: for probing a server, so one attempt unless `retry`."""
+        response = self._send(method, path, json=json, params=params, timeout=timeout, retry=retry)
         return Response(response.status_code, response.headers, response.content, str(response.url))
 
     def _json_result(self, response: httpx.Response) -> Any:
@@ -360,8 +417,12 @@ class HTTPClient:
     ) -> Any:
         return self._json_result(self._send("GET", path, params=params, timeout=timeout))
 
-    def post_json(self, path: str, body: Any, *, timeout: float | None = None) -> Any:
-        return self._json_result(self._send("POST", path, json=body, timeout=timeout))
+    def post_json(
+        self, path: str, body: Any, *, timeout: float | None = None, retry: bool = True
+    ) -> Any:
+        """POST `body`, return the JSON answer; `retry=False` for calls that must not run twice
+        (launching, loading or pulling a model), which a retried error status could repeat."""
+        return self._json_result(self._send("POST", path, json=body, timeout=timeout, retry=retry))
 
     def _open_stream(self, path: str, body: Any, deadline: _Deadline) -> httpx.Response:
         url = self.url(path)
@@ -371,7 +432,7 @@ class HTTPClient:
             attempt += 1
             request = client.build_request("POST", url, json=body, timeout=self._timeout(deadline))
             try:
-                response = client.send(request, stream=True)
+                response = self._attempt(client, request, deadline, stream=True)
             except httpx.HTTPError as exc:
                 if self._should_retry(attempt, exc, None):
                     time.sleep(self._delay(attempt, None))
@@ -379,21 +440,15 @@ class HTTPClient:
                 raise self._transport_error(exc, url, deadline) from None
             if response.status_code < 400:
                 return response
-            try:
-                content = response.read()
-            except httpx.HTTPError as exc:
-                raise self._transport_error(exc, url, deadline) from None
-            finally:
-                response.close()
             if self._should_retry(attempt, None, response.status_code):
                 time.sleep(self._delay(attempt, response.headers))
                 continue
-            raise self._status_error(response.status_code, content, url)
+            raise self._status_error(response.status_code, response.content, url)
 
     def _stream(self, path: str, body: Any, decoder: _Decoder) -> Iterator[Any]:
         self._check_open()
         deadline = _Deadline(self.timeouts, None)
-        with self._slot():
+        with self._slot(deadline):
             response = self._open_stream(path, body, deadline)
             url = str(response.url)
             received = 0
@@ -437,6 +492,25 @@ class HTTPClient:
 
     # --- async ----------------------------------------------------------------------------
 
+    async def _aattempt(
+        self,
+        client: httpx.AsyncClient,
+        request: httpx.Request,
+        deadline: _Deadline,
+        *,
+        stream: bool,
+    ) -> httpx.Response:
+        response = await client.send(request, stream=True)
+        if stream and response.status_code < 400:
+            return response
+        try:
+            await response.aread()
+        except httpx.HTTPError as exc:
+            raise _body_error(exc, response, deadline) from None
+        finally:
+            await response.aclose()
+        return response
+
     async def _asend(
         self,
         method: str,
@@ -454,11 +528,12 @@ class HTTPClient:
         attempt = 0
         while True:
             attempt += 1
+            request = client.build_request(
+                method, url, json=json, params=params, timeout=self._timeout(deadline)
+            )
             try:
-                async with self._aslot():
-                    response = await client.request(
-                        method, url, json=json, params=params, timeout=self._timeout(deadline)
-                    )
+                async with self._aslot(deadline):
+                    response = await self._aattempt(client, request, deadline, stream=False)
             except httpx.HTTPError as exc:
                 if retry and self._should_retry(attempt, exc, None):
                     await asyncio.sleep(self._delay(attempt, None))
@@ -477,9 +552,10 @@ class HTTPClient:
         json: Any = None,
         params: Mapping[str, Any] | None = None,
         timeout: float | None = None,  # noqa: ASYNC109 - a per-call limit the transport enforces itself
+        retry: bool = False,
     ) -> Response:
         response = await self._asend(
-            method, path, json=json, params=params, timeout=timeout, retry=False
+            method, path, json=json, params=params, timeout=timeout, retry=retry
         )
         return Response(response.status_code, response.headers, response.content, str(response.url))
 
@@ -498,8 +574,11 @@ class HTTPClient:
         body: Any,
         *,
         timeout: float | None = None,  # noqa: ASYNC109
+        retry: bool = True,
     ) -> Any:
-        return self._json_result(await self._asend("POST", path, json=body, timeout=timeout))
+        return self._json_result(
+            await self._asend("POST", path, json=body, timeout=timeout, retry=retry)
+        )
 
     async def _aopen_stream(self, path: str, body: Any, deadline: _Deadline) -> httpx.Response:
         url = self.url(path)
@@ -509,7 +588,7 @@ class HTTPClient:
             attempt += 1
             request = client.build_request("POST", url, json=body, timeout=self._timeout(deadline))
             try:
-                response = await client.send(request, stream=True)
+                response = await self._aattempt(client, request, deadline, stream=True)
             except httpx.HTTPError as exc:
                 if self._should_retry(attempt, exc, None):
                     await asyncio.sleep(self._delay(attempt, None))
@@ -517,21 +596,15 @@ class HTTPClient:
                 raise self._transport_error(exc, url, deadline) from None
             if response.status_code < 400:
                 return response
-            try:
-                content = await response.aread()
-            except httpx.HTTPError as exc:
-                raise self._transport_error(exc, url, deadline) from None
-            finally:
-                await response.aclose()
             if self._should_retry(attempt, None, response.status_code):
                 await asyncio.sleep(self._delay(attempt, response.headers))
                 continue
-            raise self._status_error(response.status_code, content, url)
+            raise self._status_error(response.status_code, response.content, url)
 
     async def _astream(self, path: str, body: Any, decoder: _Decoder) -> AsyncIterator[Any]:
         self._check_open()
         deadline = _Deadline(self.timeouts, None)
-        async with self._aslot():
+        async with self._aslot(deadline):
             response = await self._aopen_stream(path, body, deadline)
             url = str(response.url)
             received = 0
@@ -572,6 +645,22 @@ class HTTPClient:
             sync.close()
         for client in asyncs:
             await client.aclose()
+
+
+def _body_error(
+    exc: httpx.HTTPError, response: httpx.Response, deadline: _Deadline
+) -> HomefireError:
+    """The error for a whole (non-stream) answer whose body did not arrive in full."""
+    url = str(response.url)
+    if isinstance(exc, httpx.TimeoutException):
+        which, seconds = deadline.which("first_token")
+        return HomefireTimeoutError(which, seconds, f"reading the answer from {url}")
+    return ServerError(
+        f"the answer from {url} was cut off after {response.num_bytes_downloaded} bytes "
+        f"({type(exc).__name__}: {exc}); the server may have crashed or been stopped. It was "
+        "not sent again because the server had already started answering",
+        url=url,
+    )
 
 
 def _interrupted(url: str, received: int, exc: Exception) -> StreamInterruptedError:

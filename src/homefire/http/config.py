@@ -13,8 +13,8 @@ from time import time
 
 from homefire.errors import InvalidParameterError
 
-# Statuses a later attempt may fix: timeout, conflict, rate limit, gateway trouble, loading.
-RETRY_STATUSES = frozenset({408, 409, 429, 502, 503, 504})
+# Statuses a later attempt may fix: timeout, rate limit, gateway trouble, loading.
+RETRY_STATUSES = frozenset({408, 429, 502, 503, 504})
 
 # A server asking for a longer wait than this is not worth waiting for inside one call.
 _MAX_RETRY_AFTER = 60.0

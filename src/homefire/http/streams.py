@@ -22,7 +22,7 @@ def _parse(data: bytes, url: str | None, what: str) -> Any:
             f"the stream{where} sent {what} that is not JSON: {data[:200]!r}", url=url
         ) from None
     if isinstance(payload, dict) and payload.get("error"):
-        raise error_from_event(payload, url=url)
+        raise error_from_event(payload, url=url, in_stream=True)
     return payload
 
 
@@ -80,7 +80,7 @@ class SSEDecoder:
             self._event = value
         elif name == b"error":
             raise error_from_event(
-                {"error": _parse(value, self.url, "an error line")}, url=self.url
+                {"error": _parse(value, self.url, "an error line")}, url=self.url, in_stream=True
             )
 
     def _dispatch(self, out: list[Any]) -> None:
@@ -92,7 +92,7 @@ class SSEDecoder:
             return
         payload = _parse(data, self.url, "an event")
         if event == b"error":
-            raise error_from_event({"error": payload}, url=self.url)
+            raise error_from_event({"error": payload}, url=self.url, in_stream=True)
         out.append(payload)
 
 

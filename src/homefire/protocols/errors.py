@@ -94,7 +94,7 @@ def error_from_response(status: int, body: Any, *, url: str | None = None) -> Ho
             status=status,
             body=body,
         )
-    if status in (408, 409, 429, 502, 503, 504):
+    if status in (408, 429, 502, 503, 504):
         return ServerBusyError(
             f"{text}. The server is busy or still loading; retry in a moment",
             url=url,
@@ -104,8 +104,11 @@ def error_from_response(status: int, body: Any, *, url: str | None = None) -> Ho
     return APIStatusError(text, url=url, status=status, body=body)
 
 
-def error_from_event(payload: Any, *, url: str | None = None) -> HomefireError:
-    """The error for an in-band `{"error": ...}` event inside an otherwise successful stream."""
+def error_from_event(
+    payload: Any, *, url: str | None = None, in_stream: bool = False
+) -> HomefireError:
+    """The error for an in-band `{"error": ...}` inside a successful answer: a whole body, or
+    (`in_stream`) one event of a stream that had started fine."""
     message, kind, error = error_details(payload)
     overflow = context_overflow(message, kind, error)
     if overflow is not None:
@@ -114,4 +117,8 @@ def error_from_event(payload: Any, *, url: str | None = None) -> HomefireError:
     if status is not None and status >= 400:
         return error_from_response(status, payload, url=url)
     where = f" from {url}" if url else ""
-    return GenerationError(f"the backend reported an error mid-stream{where}: {message}")
+    if in_stream:
+        return GenerationError(f"the backend reported an error mid-stream{where}: {message}")
+    return GenerationError(
+        f"the backend{where} answered with a success status but an error body: {message}"
+    )

@@ -34,10 +34,16 @@ _FINISH = {"eos": "stop", "word": "stop", "limit": "length"}
 
 
 def build_completion_body(
-    prompt: str | Sequence[int], options: GenerationOptions, *, stream: bool = False
+    prompt: str | Sequence[int],
+    options: GenerationOptions,
+    *,
+    stream: bool = False,
+    model: str | None = None,
 ) -> dict[str, Any]:
-    """A `/completion` body; `prompt` is text or token ids."""
-    body: dict[str, Any] = {"prompt": prompt if isinstance(prompt, str) else list(prompt)}
+    """A `/completion` body; `prompt` is text or token ids; `model` routes it in router mode."""
+    body: dict[str, Any] = _routed(
+        {"prompt": prompt if isinstance(prompt, str) else list(prompt)}, model
+    )
     for name, wire in _NATIVE_NAMES.items():
         value = getattr(options, name)
         if value is not None:
@@ -49,6 +55,13 @@ def build_completion_body(
     if stream:
         body["stream"] = True
     body.update(options.extra)
+    return body
+
+
+def _routed(body: dict[str, Any], model: str | None) -> dict[str, Any]:
+    """A router-mode server (several models) sends a POST to the model named in its body."""
+    if model is not None:
+        body["model"] = model
     return body
 
 
@@ -145,9 +158,10 @@ class CompletionStreamAssembler:
 
 
 def build_tokenize_body(
-    text: str, *, add_special: bool = False, parse_special: bool = True
+    text: str, *, add_special: bool = False, parse_special: bool = True, model: str | None = None
 ) -> dict[str, Any]:
-    return {"content": text, "add_special": add_special, "parse_special": parse_special}
+    body = {"content": text, "add_special": add_special, "parse_special": parse_special}
+    return _routed(body, model)
 
 
 def parse_tokenize(body: Any) -> list[int]:
@@ -164,8 +178,8 @@ def parse_tokenize(body: Any) -> list[int]:
     return ids
 
 
-def build_detokenize_body(tokens: Sequence[int]) -> dict[str, Any]:
-    return {"tokens": list(tokens)}
+def build_detokenize_body(tokens: Sequence[int], *, model: str | None = None) -> dict[str, Any]:
+    return _routed({"tokens": list(tokens)}, model)
 
 
 def parse_detokenize(body: Any) -> str:
@@ -175,8 +189,10 @@ def parse_detokenize(body: Any) -> str:
     return content
 
 
-def build_apply_template_body(messages: Sequence[ChatMessage]) -> dict[str, Any]:
-    return {"messages": [message_to_wire(m) for m in messages]}
+def build_apply_template_body(
+    messages: Sequence[ChatMessage], *, model: str | None = None
+) -> dict[str, Any]:
+    return _routed({"messages": [message_to_wire(m) for m in messages]}, model)
 
 
 def parse_apply_template(body: Any) -> str:

@@ -186,11 +186,11 @@ def parse_usage(body: Mapping[str, Any]) -> Usage | None:
     )
 
 
-def _object(line: Any) -> Mapping[str, Any]:
+def _object(line: Any, *, in_stream: bool = False) -> Mapping[str, Any]:
     if not isinstance(line, Mapping):
         raise ProtocolError(f"expected a JSON object from Ollama, got {type(line).__name__}")
     if "error" in line:
-        raise error_from_event(line)
+        raise error_from_event(line, in_stream=in_stream)
     return line
 
 
@@ -244,7 +244,7 @@ class _Stream:
         self.final: Mapping[str, Any] | None = None
 
     def observe(self, line: Any) -> Mapping[str, Any]:
-        parsed = _object(line)
+        parsed = _object(line, in_stream=True)
         if parsed.get("done"):
             self.final = parsed
         return parsed
@@ -275,7 +275,7 @@ class ChatStreamAssembler:
             return None
         piece = _text(message.get("content"))
         thought = _text(message.get("thinking"))
-        self._calls.extend(parse_tool_calls(message.get("tool_calls")))
+        self._calls.extend(parse_tool_calls(message.get("tool_calls"), start=len(self._calls)))
         if not piece and not thought:
             return None
         self._content += piece
@@ -434,7 +434,7 @@ def parse_show(body: Any, model: str) -> ModelInfo:
 
 def parse_pull_event(line: Any) -> Progress:
     """One `/api/pull` NDJSON line; an `{"error": ...}` line raises."""
-    parsed = _object(line)
+    parsed = _object(line, in_stream=True)
     status = parsed.get("status")
     if not isinstance(status, str):
         raise ProtocolError(f"pull progress line without a status: {parsed!r}")

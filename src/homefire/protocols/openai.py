@@ -183,12 +183,16 @@ def parse_tool_arguments(arguments: Any, name: str) -> dict[str, Any]:
     )
 
 
-def parse_tool_calls(raw: Any) -> list[ToolCall]:
-    """Tool calls in OpenAI's list shape (also Ollama's); arguments as a string or an object."""
+def parse_tool_calls(raw: Any, *, start: int = 0) -> list[ToolCall]:
+    """Tool calls in OpenAI's list shape (also Ollama's); arguments as a string or an object.
+
+    Calls without an id are numbered from `start`: a stream that sends its calls in several
+    pieces passes how many it already has, so ids stay unique.
+    """
     if not isinstance(raw, list):
         return []
     calls = []
-    for index, item in enumerate(raw):
+    for index, item in enumerate(raw, start):
         function = item.get("function") if isinstance(item, Mapping) else None
         if not isinstance(function, Mapping) or not isinstance(function.get("name"), str):
             raise ProtocolError(f"malformed tool call in response: {item!r}")
@@ -268,7 +272,7 @@ class _StreamState:
         if not isinstance(chunk, Mapping):
             raise ProtocolError(f"expected a JSON object in the stream, got {type(chunk).__name__}")
         if "error" in chunk:
-            raise error_from_event(chunk)
+            raise error_from_event(chunk, in_stream=True)
         self.last_raw = chunk
         if "usage" in chunk and (usage := parse_usage(chunk)) is not None:
             self.usage = usage

@@ -116,13 +116,23 @@ def parse_launch(body: Any) -> str:
 
 
 def parse_instance_status(body: Any) -> str | None:
-    """`GET /v1/models/instances?model_uid=x`: CREATING / READY / ERROR / TERMINATING or None."""
+    """`GET /v1/models/instances?model_uid=x` summed up over every instance listed.
+
+    ERROR when any failed, READY only when all are, else the first other state (CREATING,
+    TERMINATING); None when the uid has no instance at all.
+    """
     if not isinstance(body, list):
         raise ProtocolError("Xinference's instances answer is not a list")
-    for item in body:
-        if isinstance(item, Mapping) and isinstance(item.get("status"), str):
-            return str(item["status"])
-    return None
+    statuses = [
+        str(item["status"])
+        for item in body
+        if isinstance(item, Mapping) and isinstance(item.get("status"), str)
+    ]
+    if not statuses:
+        return None
+    if "ERROR" in statuses:
+        return "ERROR"
+    return next((s for s in statuses if s != "READY"), "READY")
 
 
 def parse_progress(body: Any) -> Progress:

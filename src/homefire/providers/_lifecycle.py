@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -63,26 +62,28 @@ async def await_until(
         await asyncio.sleep(interval)
 
 
-def _decoded(content: bytes) -> Any:
-    try:
-        return json.loads(content)
-    except ValueError:
-        return content.decode("utf-8", "replace")
+HealthBody = Callable[[Any], bool]
 
 
-def _judge(response: Response, mapper: ErrorMapper) -> bool:
+def _judge(response: Response, mapper: ErrorMapper, accept: HealthBody | None) -> bool:
     if response.status < 400:
-        return True
-    error = mapper(response.status, _decoded(response.content), url=response.url)
+        return accept is None or accept(response.json_or_text())
+    error = mapper(response.status, response.json_or_text(), url=response.url)
     if isinstance(error, ServerBusyError):
         return False
     raise error
 
 
-def health_check(http: HTTPClient, path: str, mapper: ErrorMapper) -> bool:
-    """True when `path` answers 2xx, False while the server is busy or loading; else raises."""
-    return _judge(http.request("GET", path, timeout=http.timeouts.connect), mapper)
+def health_check(
+    http: HTTPClient, path: str, mapper: ErrorMapper, accept: HealthBody | None = None
+) -> bool:
+    """True when `path` answers 2xx (with a body `accept` takes, when given), False while the
+    server is busy or loading; else raises the server's error."""
+    return _judge(http.request("GET", path, timeout=http.timeouts.connect), mapper, accept)
 
 
-async def ahealth_check(http: HTTPClient, path: str, mapper: ErrorMapper) -> bool:
-    return _judge(await http.arequest("GET", path, timeout=http.timeouts.connect), mapper)
+async def ahealth_check(
+    http: HTTPClient, path: str, mapper: ErrorMapper, accept: HealthBody | None = None
+) -> bool:
+    response = await http.arequest("GET", path, timeout=http.timeouts.connect)
+    return _judge(response, mapper, accept)

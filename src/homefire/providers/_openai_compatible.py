@@ -19,6 +19,8 @@ Hooks (override any of them)
     `_completion_body(prompt, options, stream, formatted)`
     `_parse_chat(body)`, `_parse_completion(body)`, `_parse_models(body)`
     `_fetch_metadata()`                      LLMMetadata discovered from the server
+    `_prepare()`, `_aprepare()`              run before every request (sync / async): settle
+                                             what requests need from the server first
     `_http_error(status, body, url=...)`     server-specific error bodies to homefire errors
 A server whose completion (or chat) lives on a non-OpenAI route overrides the LLM hooks
 `_complete`/`_stream_complete`/`_acomplete`/`_astream_complete` (see `Llamafile`).
@@ -32,12 +34,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
-from homefire.errors import HomefireError, InvalidParameterError, ServerBusyError
+from homefire.errors import HomefireError, InvalidParameterError
 from homefire.http import HTTPClient, RetryPolicy, Timeouts
 from homefire.llm import LLM
 from homefire.options import GenerationOptions, parse_options
 from homefire.protocols import openai
 from homefire.protocols.errors import error_from_response
+from homefire.providers._lifecycle import ahealth_check, health_check
 from homefire.types import (
     ChatMessage,
     ChatResponse,
@@ -139,6 +142,12 @@ class OpenAICompatibleLLM(LLM):
     def _request_model(self) -> str | None:
         return self.model
 
+    def _prepare(self) -> None:
+        """Nothing by default; a provider that must ask or set up the server first does it here."""
+
+    async def _aprepare(self) -> None:
+        """`_prepare` for the async hooks: it must not block the event loop."""
+
     def _chat_body(
         self, messages: Sequence[ChatMessage], options: GenerationOptions, stream: bool
     ) -> dict[str, Any]:
@@ -194,12 +203,14 @@ class OpenAICompatibleLLM(LLM):
         return self._metadata
 
     def _chat(self, messages: list[ChatMessage], options: GenerationOptions) -> ChatResponse:
+        self._prepare()
         body = self.http.post_json(self.chat_path, self._chat_body(messages, options, False))
         return self._parse_chat(body)
 
     def _stream_chat(
         self, messages: list[ChatMessage], options: GenerationOptions
     ) -> Iterator[ChatResponse]:
+        self._prepare()
         body = self._chat_body(messages, options, True)
         assembler = openai.ChatStreamAssembler()
         for event in self.http.stream_sse(self.chat_path, body):
@@ -210,12 +221,14 @@ class OpenAICompatibleLLM(LLM):
     def _complete(
         self, prompt: str, options: GenerationOptions, formatted: bool
     ) -> CompletionResponse:
+        self._prepare()
         body = self._completion_body(prompt, options, False, formatted)
         return self._parse_completion(self.http.post_json(self.completion_path, body))
 
     def _stream_complete(
         self, prompt: str, options: GenerationOptions, formatted: bool
     ) -> Iterator[CompletionResponse]:
+        self._prepare()
         body = self._completion_body(prompt, options, True, formatted)
         assembler = openai.CompletionStreamAssembler()
         for event in self.http.stream_sse(self.completion_path, body):
@@ -224,12 +237,14 @@ class OpenAICompatibleLLM(LLM):
         yield assembler.finish()
 
     async def _achat(self, messages: list[ChatMessage], options: GenerationOptions) -> ChatResponse:
+        await self._aprepare()
         body = self._chat_body(messages, options, False)
         return self._parse_chat(await self.http.apost_json(self.chat_path, body))
 
     async def _astream_chat(
         self, messages: list[ChatMessage], options: GenerationOptions
     ) -> AsyncIterator[ChatResponse]:
+        await self._aprepare()
         body = self._chat_body(messages, options, True)
         assembler = openai.ChatStreamAssembler()
         async for event in self.http.astream_sse(self.chat_path, body):
@@ -240,12 +255,14 @@ class OpenAICompatibleLLM(LLM):
     async def _acomplete(
         self, prompt: str, options: GenerationOptions, formatted: bool
     ) -> CompletionResponse:
+        await self._aprepare()
         body = self._completion_body(prompt, options, False, formatted)
         return self._parse_completion(await self.http.apost_json(self.completion_path, body))
 
     async def _astream_complete(
         self, prompt: str, options: GenerationOptions, formatted: bool
     ) -> AsyncIterator[CompletionResponse]:
+        await self._aprepare()
         body = self._completion_body(prompt, options, True, formatted)
         assembler = openai.CompletionStreamAssembler()
         async for event in self.http.astream_sse(self.completion_path, body):
@@ -259,20 +276,22 @@ class OpenAICompatibleLLM(LLM):
         """The models the server offers (for most servers: the ones it can answer with)."""
         return self._parse_models(self.http.get_json(self.models_path))
 
+    async def amodels(self) -> list[ModelInfo]:
+        return self._parse_models(await self.http.aget_json(self.models_path))
+
     def health(self) -> bool:
         """True when the server is ready to answer, False while it loads or is busy.
 
         Raises ServerNotRunningError when nothing listens, and the server's own error when
         it refuses for another reason (a wrong API key, for one).
         """
-        path = self.health_path or self.models_path
-        response = self.http.request("GET", path, timeout=self.http.timeouts.connect)
-        if response.status < 400:
-            return True
-        error = self.http.error_for(response)
-        if isinstance(error, ServerBusyError):
-            return False
-        raise error
+        return health_check(self.http, self.health_path or self.models_path, self._http_error)
+
+    async def ahealth(self) -> bool:
+        """`health()` without blocking the event loop."""
+        return await ahealth_check(
+            self.http, self.health_path or self.models_path, self._http_error
+        )
 
     # --- tools and embeddings (LLM hooks) ---------------------------------------------------
 
@@ -281,10 +300,12 @@ class OpenAICompatibleLLM(LLM):
 
     def _embed(self, texts: list[str]) -> list[list[float]]:
         """One vector per text (the server must serve an embedding model)."""
+        self._prepare()
         body = openai.build_embeddings_body(texts, model=self._request_model())
         return openai.parse_embeddings(self.http.post_json(self.embeddings_path, body))
 
     async def _aembed(self, texts: list[str]) -> list[list[float]]:
+        await self._aprepare()
         body = openai.build_embeddings_body(texts, model=self._request_model())
         return openai.parse_embeddings(await self.http.apost_json(self.embeddings_path, body))
 

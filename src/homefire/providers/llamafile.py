@@ -7,16 +7,23 @@ takes the full sampler set. The context window is the one in effect, from `/prop
 
 from __future__ import annotations
 
-import functools
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
-from homefire.errors import InvalidParameterError, ProtocolError
+from homefire.errors import InvalidParameterError
+from homefire.http import Response
 from homefire.options import GenerationOptions
 from homefire.protocols import llamacpp
-from homefire.providers._lifecycle import wait_until
+from homefire.providers._lifecycle import await_until, wait_until
 from homefire.providers._openai_compatible import _DEFAULT_OUTPUT, OpenAICompatibleLLM
-from homefire.types import CompletionResponse, LLMMetadata, Messages, as_messages
+from homefire.types import (
+    ChatMessage,
+    ChatResponse,
+    CompletionResponse,
+    LLMMetadata,
+    Messages,
+    as_messages,
+)
 
 _POLL_SECONDS = 0.1
 
@@ -32,10 +39,16 @@ class Llamafile(OpenAICompatibleLLM):
     )
     health_path: ClassVar[str | None] = "/health"
 
+    _takes_tools: bool | None = None
+
+    def _routing(self) -> dict[str, str] | None:
+        """`?model=` for GET routes: a router-mode server answers them for the model named."""
+        return {"model": self.model} if self.model is not None else None
+
     # --- completion over the native route -------------------------------------------------
 
     def _native_body(self, prompt: str, options: GenerationOptions, stream: bool) -> dict[str, Any]:
-        return llamacpp.build_completion_body(prompt, options, stream=stream)
+        return llamacpp.build_completion_body(prompt, options, stream=stream, model=self.model)
 
     def _complete(
         self, prompt: str, options: GenerationOptions, formatted: bool
@@ -73,7 +86,10 @@ class Llamafile(OpenAICompatibleLLM):
 
     def props(self) -> llamacpp.ServerProps:
         """`/props`: the context in effect, slots, model path, chat template, build."""
-        return llamacpp.parse_props(self.http.get_json("/props"))
+        return llamacpp.parse_props(self.http.get_json("/props", params=self._routing()))
+
+    async def aprops(self) -> llamacpp.ServerProps:
+        return llamacpp.parse_props(await self.http.aget_json("/props", params=self._routing()))
 
     def _fetch_metadata(self) -> LLMMetadata:
         props = self.props()
@@ -98,16 +114,18 @@ class Llamafile(OpenAICompatibleLLM):
     def server_health(self) -> llamacpp.Health:
         """`/health` in full: ready or not, the server's status word, old builds' slot counts."""
         response = self.http.request("GET", "/health", timeout=self.http.timeouts.connect)
-        body: Any
-        try:
-            body = response.json()
-        except ProtocolError:  # a plain-text or empty body is still an answer
-            body = response.text
-        return llamacpp.parse_health(response.status, body)
+        return _health(response)
+
+    async def aserver_health(self) -> llamacpp.Health:
+        response = await self.http.arequest("GET", "/health", timeout=self.http.timeouts.connect)
+        return _health(response)
 
     def health(self) -> bool:
         """True when the model is loaded and the server answers; False while it loads."""
         return self.server_health().ready
+
+    async def ahealth(self) -> bool:
+        return (await self.aserver_health()).ready
 
     def wait_until_ready(self, timeout: float = 120.0) -> None:
         """Poll `/health` until the model is loaded; a 503 "Loading model" means keep waiting.
@@ -122,26 +140,50 @@ class Llamafile(OpenAICompatibleLLM):
             interval=_POLL_SECONDS,
         )
 
+    async def await_until_ready(self, timeout: float = 120.0) -> None:  # noqa: ASYNC109
+        await await_until(
+            self.ahealth,
+            timeout=timeout,
+            what=f"waiting for the llama.cpp server at {self.base_url} to load its model",
+            interval=_POLL_SECONDS,
+        )
+
     def slots(self) -> list[llamacpp.Slot]:
-        return llamacpp.parse_slots(self.http.get_json("/slots"))
+        return llamacpp.parse_slots(self.http.get_json("/slots", params=self._routing()))
 
     def metrics(self) -> dict[str, float]:
         """`/metrics` (the server must run with metrics enabled) as {name: value}."""
-        response = self.http.request("GET", "/metrics")
+        response = self.http.request("GET", "/metrics", params=self._routing())
         if response.status >= 400:
             raise self.http.error_for(response)
         return llamacpp.parse_metrics(response.text)
 
     # --- tools: native only where the server's chat template handles them ----------------
 
-    @functools.cached_property
-    def _template_takes_tools(self) -> bool:
-        """llama.cpp ignores `tools` (and `tool_choice`) when the template has no tool support."""
-        caps = self.props().raw.get("chat_template_caps")
-        return isinstance(caps, Mapping) and caps.get("supports_tools") is True
+    # llama.cpp ignores `tools` (and `tool_choice`) when the template has no tool support.
+    # The answer comes from `/props`, asked once; async calls ask it before the sync check.
 
     def _native_tools(self, options: GenerationOptions) -> bool:
-        return self._template_takes_tools
+        if self._takes_tools is None:
+            self._takes_tools = _supports_tools(self.props())
+        return self._takes_tools
+
+    async def _aknow_tools(self, options: GenerationOptions) -> None:
+        if options.tools and self._takes_tools is None:
+            self._takes_tools = _supports_tools(await self.aprops())
+
+    async def _achat_extended(
+        self, messages: list[ChatMessage], options: GenerationOptions
+    ) -> ChatResponse:
+        await self._aknow_tools(options)
+        return await super()._achat_extended(messages, options)
+
+    async def _astream_chat_extended(
+        self, messages: list[ChatMessage], options: GenerationOptions
+    ) -> AsyncIterator[ChatResponse]:
+        await self._aknow_tools(options)
+        async for piece in super()._astream_chat_extended(messages, options):
+            yield piece
 
     # --- tokens and templates ---------------------------------------------------------------
 
@@ -151,7 +193,7 @@ class Llamafile(OpenAICompatibleLLM):
         if not isinstance(text, str):
             raise InvalidParameterError("text", f"must be a string, got {type(text).__name__}")
         body = llamacpp.build_tokenize_body(
-            text, add_special=add_special, parse_special=parse_special
+            text, add_special=add_special, parse_special=parse_special, model=self.model
         )
         return llamacpp.parse_tokenize(self.http.post_json("/tokenize", body))
 
@@ -163,13 +205,22 @@ class Llamafile(OpenAICompatibleLLM):
             isinstance(t, int) and not isinstance(t, bool) for t in tokens
         ):
             raise InvalidParameterError("tokens", "must be a list of token ids (integers)")
-        body = llamacpp.build_detokenize_body(tokens)
+        body = llamacpp.build_detokenize_body(tokens, model=self.model)
         return llamacpp.parse_detokenize(self.http.post_json("/detokenize", body))
 
     def apply_chat_template(self, messages: Messages) -> str:
         """The prompt the server's chat template makes of `messages` (`/apply-template`)."""
-        body = llamacpp.build_apply_template_body(as_messages(messages))
+        body = llamacpp.build_apply_template_body(as_messages(messages), model=self.model)
         return llamacpp.parse_apply_template(self.http.post_json("/apply-template", body))
+
+
+def _supports_tools(props: llamacpp.ServerProps) -> bool:
+    caps = props.raw.get("chat_template_caps")
+    return isinstance(caps, Mapping) and caps.get("supports_tools") is True
+
+
+def _health(response: Response) -> llamacpp.Health:
+    return llamacpp.parse_health(response.status, response.json_or_text())
 
 
 LlamaCppServer = Llamafile

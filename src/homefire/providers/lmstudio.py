@@ -8,17 +8,18 @@ JIT-loaded model is unloaded after that many idle seconds.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from homefire.errors import HomefireTimeoutError, InvalidParameterError
 from homefire.lifecycle import ProgressCallback
 from homefire.options import GenerationOptions
 from homefire.protocols import lmstudio
-from homefire.providers._lifecycle import ahealth_check, await_until, wait_until
+from homefire.providers._lifecycle import ahealth_check, await_until, health_check, wait_until
 from homefire.providers._openai_compatible import OpenAICompatibleLLM
 from homefire.types import ChatMessage, ChatResponse, CompletionResponse, ModelInfo
 
@@ -56,6 +57,7 @@ class LMStudio(OpenAICompatibleLLM):
         self.ttl = ttl
         self._prepared = self.context_window is None and gpu is None
         self._prepare_lock = threading.Lock()
+        self._aprepare_lock = asyncio.Lock()
 
     # --- applying the load settings -------------------------------------------------------
 
@@ -80,12 +82,12 @@ class LMStudio(OpenAICompatibleLLM):
     async def _aprepare(self) -> None:
         if self._prepared or self.model is None:
             return
-        models = lmstudio.parse_v1_models(await self.http.aget_json("/api/v1/models"))
-        if self._needs_load(models):
-            body = self._load_body(self.model, self.context_window, self.gpu, self.ttl)
-            lmstudio.parse_load(await self.http.apost_json("/api/v1/models/load", body))
-        self._prepared = True
-        self._metadata = None
+        async with self._aprepare_lock:
+            if not self._prepared and self._needs_load(await self.amodels()):
+                await self.aload(
+                    self.model, context_length=self.context_window, gpu=self.gpu, ttl=self.ttl
+                )
+            self._prepared = True
 
     # --- wire ------------------------------------------------------------------------------
 
@@ -116,68 +118,37 @@ class LMStudio(OpenAICompatibleLLM):
             response.timings = lmstudio.parse_v0_stats(body)
         return response
 
-    # --- LLM hooks: apply the load settings first ----------------------------------------
-
-    def _chat(self, messages: list[ChatMessage], options: GenerationOptions) -> ChatResponse:
-        self._prepare()
-        return super()._chat(messages, options)
-
-    def _stream_chat(
-        self, messages: list[ChatMessage], options: GenerationOptions
-    ) -> Iterator[ChatResponse]:
-        self._prepare()
-        yield from super()._stream_chat(messages, options)
-
-    def _complete(
-        self, prompt: str, options: GenerationOptions, formatted: bool
-    ) -> CompletionResponse:
-        self._prepare()
-        return super()._complete(prompt, options, formatted)
-
-    def _stream_complete(
-        self, prompt: str, options: GenerationOptions, formatted: bool
-    ) -> Iterator[CompletionResponse]:
-        self._prepare()
-        yield from super()._stream_complete(prompt, options, formatted)
-
-    async def _achat(self, messages: list[ChatMessage], options: GenerationOptions) -> ChatResponse:
-        await self._aprepare()
-        return await super()._achat(messages, options)
-
-    async def _astream_chat(
-        self, messages: list[ChatMessage], options: GenerationOptions
-    ) -> AsyncIterator[ChatResponse]:
-        await self._aprepare()
-        async for piece in super()._astream_chat(messages, options):
-            yield piece
-
-    async def _acomplete(
-        self, prompt: str, options: GenerationOptions, formatted: bool
-    ) -> CompletionResponse:
-        await self._aprepare()
-        return await super()._acomplete(prompt, options, formatted)
-
-    async def _astream_complete(
-        self, prompt: str, options: GenerationOptions, formatted: bool
-    ) -> AsyncIterator[CompletionResponse]:
-        await self._aprepare()
-        async for piece in super()._astream_complete(prompt, options, formatted):
-            yield piece
-
     # --- lifecycle ------------------------------------------------------------------------
 
     def models(self) -> list[ModelInfo]:
         """Downloaded models with state, quantization and context (REST v1, else v0)."""
         body = self.http.get_json("/api/v1/models")
-        if isinstance(body, Mapping) and "models" not in body:
-            # LM Studio before 0.4 answers unknown routes with 200 and a string error
+        if _before_v1(body):
             return lmstudio.parse_v0_models(self.http.get_json("/api/v0/models"))
         return lmstudio.parse_v1_models(body)
 
+    async def amodels(self) -> list[ModelInfo]:
+        body = await self.http.aget_json("/api/v1/models")
+        if _before_v1(body):
+            return lmstudio.parse_v0_models(await self.http.aget_json("/api/v0/models"))
+        return lmstudio.parse_v1_models(body)
+
     def _load_body(
-        self, model: str, context_length: int | None, gpu: float | str | None, ttl: int | None
+        self,
+        model: str | None,
+        context_length: int | None,
+        gpu: float | str | None,
+        ttl: int | None,
     ) -> dict[str, Any]:
-        return lmstudio.build_load_body(model, context_length=context_length, gpu=gpu, ttl=ttl)
+        name = model or self.model
+        if name is None:
+            raise InvalidParameterError("model", "name the model to load (see `models()`)")
+        return lmstudio.build_load_body(name, context_length=context_length, gpu=gpu, ttl=ttl)
+
+    def _loaded(self, answer: Any, context_length: int | None) -> ModelInfo:
+        instance, context = lmstudio.parse_load(answer)
+        self._metadata = None
+        return ModelInfo(id=instance, loaded=True, context_length=context or context_length)
 
     def load(
         self,
@@ -188,20 +159,30 @@ class LMStudio(OpenAICompatibleLLM):
         ttl: int | None = None,
     ) -> ModelInfo:
         """Load `model` (blocks until loaded); returns it with the context now in effect."""
-        name = model or self.model
-        if name is None:
-            raise InvalidParameterError("model", "name the model to load (see `models()`)")
-        body = self._load_body(name, context_length, gpu, ttl)
-        instance, context = lmstudio.parse_load(self.http.post_json("/api/v1/models/load", body))
-        self._metadata = None
-        return ModelInfo(id=instance, loaded=True, context_length=context or context_length)
+        body = self._load_body(model, context_length, gpu, ttl)
+        return self._loaded(
+            self.http.post_json("/api/v1/models/load", body, retry=False), context_length
+        )
+
+    async def aload(
+        self,
+        model: str | None = None,
+        *,
+        context_length: int | None = None,
+        gpu: float | str | None = None,
+        ttl: int | None = None,
+    ) -> ModelInfo:
+        """`load()` without blocking the event loop."""
+        body = self._load_body(model, context_length, gpu, ttl)
+        answer = await self.http.apost_json("/api/v1/models/load", body, retry=False)
+        return self._loaded(answer, context_length)
 
     def unload(self, model: str | None = None) -> None:
         """Unload a loaded instance (its id is the model key unless loaded under another)."""
         name = model or self.model
         if name is None:
             raise InvalidParameterError("model", "name the model to unload (see `models()`)")
-        self.http.post_json("/api/v1/models/unload", lmstudio.build_unload_body(name))
+        self.http.post_json("/api/v1/models/unload", lmstudio.build_unload_body(name), retry=False)
         self._prepared = self.context_window is None and self.gpu is None
         self._metadata = None
 
@@ -217,7 +198,7 @@ class LMStudio(OpenAICompatibleLLM):
         """Download a model from LM Studio's catalog and wait until it is complete."""
         body = lmstudio.build_download_body(model, quantization)
         job, step = lmstudio.parse_download_status(
-            self.http.post_json("/api/v1/models/download", body)
+            self.http.post_json("/api/v1/models/download", body, retry=False)
         )
         end = time.monotonic() + timeout
         while True:
@@ -234,15 +215,24 @@ class LMStudio(OpenAICompatibleLLM):
 
     def health(self) -> bool:
         """True when LM Studio's server answers its greeting."""
-        body = self.http.get_json("/lmstudio-greeting", timeout=self.http.timeouts.connect)
-        return lmstudio.is_greeting(body)
+        return health_check(self.http, "/lmstudio-greeting", self._http_error, _greets)
+
+    async def ahealth(self) -> bool:
+        return await ahealth_check(self.http, "/lmstudio-greeting", self._http_error, _greets)
 
     def wait_until_ready(self, timeout: float = 30.0) -> None:
         wait_until(self.health, timeout=timeout, what=f"waiting for LM Studio at {self.base_url}")
 
     async def await_until_ready(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109
         await await_until(
-            lambda: ahealth_check(self.http, "/lmstudio-greeting", self._http_error),
-            timeout=timeout,
-            what=f"waiting for LM Studio at {self.base_url}",
+            self.ahealth, timeout=timeout, what=f"waiting for LM Studio at {self.base_url}"
         )
+
+
+def _before_v1(body: Any) -> bool:
+    """LM Studio before 0.4 answers unknown routes with 200 and a string error."""
+    return isinstance(body, Mapping) and "models" not in body
+
+
+def _greets(body: Any) -> bool:
+    return lmstudio.is_greeting(body)

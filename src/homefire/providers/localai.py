@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 from homefire.errors import HomefireTimeoutError, InvalidParameterError, NotSupportedError
 from homefire.lifecycle import ProgressCallback
 from homefire.protocols import localai
-from homefire.providers._lifecycle import ahealth_check, await_until, health_check, wait_until
+from homefire.providers._lifecycle import await_until, wait_until
 from homefire.providers._openai_compatible import OpenAICompatibleLLM
 from homefire.types import ChatResponse, CompletionResponse, ModelInfo
 
@@ -79,12 +79,12 @@ class LocalAI(OpenAICompatibleLLM):
                 "(context_size, gpu_layers), not per load; edit the YAML and load again"
             )
         name = self._name(model)
-        self.http.post_json("/backend/load", {"model": name})
+        self.http.post_json("/backend/load", {"model": name}, retry=False)
         return ModelInfo(id=name, loaded=True)
 
     def unload(self, model: str | None = None) -> None:
         """Stop the model's backend process."""
-        self.http.post_json("/backend/shutdown", {"model": self._name(model)})
+        self.http.post_json("/backend/shutdown", {"model": self._name(model)}, retry=False)
 
     def backend_status(self, model: str | None = None) -> str:
         """The backend's state: ready, busy, uninitialized or error."""
@@ -107,7 +107,7 @@ class LocalAI(OpenAICompatibleLLM):
     ) -> None:
         """Install a gallery model (`gallery@name`) and wait for its job to finish."""
         uuid = localai.parse_apply(
-            self.http.post_json("/models/apply", localai.build_apply_body(model))
+            self.http.post_json("/models/apply", localai.build_apply_body(model), retry=False)
         )
         end = time.monotonic() + timeout
         while True:
@@ -120,16 +120,10 @@ class LocalAI(OpenAICompatibleLLM):
                 raise HomefireTimeoutError("install", timeout, f"LocalAI installed {model}")
             time.sleep(poll_interval)
 
-    def health(self) -> bool:
-        """True when `/readyz` says ready, False while LocalAI preloads models."""
-        return health_check(self.http, "/readyz", self._http_error)
-
     def wait_until_ready(self, timeout: float = 60.0) -> None:
         wait_until(self.health, timeout=timeout, what=f"waiting for LocalAI at {self.base_url}")
 
     async def await_until_ready(self, timeout: float = 60.0) -> None:  # noqa: ASYNC109
         await await_until(
-            lambda: ahealth_check(self.http, "/readyz", self._http_error),
-            timeout=timeout,
-            what=f"waiting for LocalAI at {self.base_url}",
+            self.ahealth, timeout=timeout, what=f"waiting for LocalAI at {self.base_url}"
         )

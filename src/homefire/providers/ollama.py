@@ -23,7 +23,7 @@ from homefire.errors import (
 from homefire.lifecycle import ProgressCallback
 from homefire.options import GenerationOptions
 from homefire.protocols import ollama
-from homefire.providers._lifecycle import ahealth_check, await_until, wait_until
+from homefire.providers._lifecycle import await_until, wait_until
 from homefire.providers._openai_compatible import OpenAICompatibleLLM
 from homefire.types import ChatMessage, ChatResponse, CompletionResponse, LLMMetadata, ModelInfo
 
@@ -267,39 +267,52 @@ class Ollama(OpenAICompatibleLLM):
         )
         if gpu is not None:
             body.setdefault("options", {})["num_gpu"] = gpu
-        reason = ollama.parse_done_reason(self.http.post_json("/api/generate", body))
+        answer = self.http.post_json("/api/generate", body, retry=False)
+        reason = ollama.parse_done_reason(answer)
         if reason != "load":
             raise GenerationError(
                 f"Ollama did not confirm loading {name!r} (done_reason={reason!r})"
             )
+        if self.model is not None and _aliases(name) & _aliases(self.model):
+            # later requests must ask for the same settings, or Ollama reloads at its default
+            if context_length is not None:
+                self.runtime_options["num_ctx"] = context_length
+            if gpu is not None:
+                self.runtime_options["num_gpu"] = gpu
         self._metadata = None
         loaded = next((m for m in self.running() if m.id in _aliases(name)), None)
         return loaded or ModelInfo(id=name, loaded=True, context_length=context_length)
 
     def unload(self, model: str | None = None) -> None:
         name = model or self._name()
-        self.http.post_json("/api/generate", ollama.build_unload_body(name))
+        self.http.post_json("/api/generate", ollama.build_unload_body(name), retry=False)
         self._metadata = None
 
     def pull(self, model: str | None = None, *, progress: ProgressCallback | None = None) -> None:
         """Download a model from Ollama's registry, reporting each progress line."""
         name = model or self._name()
+        done = False
         try:
             for line in self.http.stream_ndjson("/api/pull", ollama.build_pull_body(name)):
                 step = ollama.parse_pull_event(line)
+                done = step.done
                 if progress is not None:
                     progress(step)
         except GenerationError as exc:
             raise DownloadError(f"ollama://{name}", str(exc)) from None
+        if not done:
+            raise DownloadError(
+                f"ollama://{name}",
+                'the pull stream ended before Ollama said "success"; the model may be '
+                "incomplete: pull again (Ollama resumes where it stopped)",
+            )
 
     def wait_until_ready(self, timeout: float = 30.0) -> None:
         wait_until(self.health, timeout=timeout, what=f"waiting for Ollama at {self.base_url}")
 
     async def await_until_ready(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109
         await await_until(
-            lambda: ahealth_check(self.http, "/api/version", self._http_error),
-            timeout=timeout,
-            what=f"waiting for Ollama at {self.base_url}",
+            self.ahealth, timeout=timeout, what=f"waiting for Ollama at {self.base_url}"
         )
 
 

@@ -12,6 +12,7 @@ from typing import ClassVar
 from urllib.parse import urlsplit
 
 from homefire.providers._openai_compatible import OpenAICompatibleLLM
+from homefire.types import ModelInfo
 
 
 class OpenAILike(OpenAICompatibleLLM):
@@ -33,9 +34,15 @@ class OpenAILike(OpenAICompatibleLLM):
 
     def _request_model(self) -> str | None:
         """The model named by the user, else the first one the server lists (asked once)."""
-        if self.model is not None:
-            return self.model
-        if self._discovered_model is None:
-            models = self.models()
-            self._discovered_model = models[0].id if models else None
-        return self._discovered_model
+        if self.model is None and self._discovered_model is None:
+            self._discovered_model = _first_id(self.models())
+        return self.model or self._discovered_model
+
+    async def _aprepare(self) -> None:
+        """Ask for the first model without blocking the loop, so `_request_model` need not."""
+        if self.model is None and self._discovered_model is None:
+            self._discovered_model = _first_id(await self.amodels())
+
+
+def _first_id(models: list[ModelInfo]) -> str | None:
+    return models[0].id if models else None

@@ -20,12 +20,13 @@ from homefire.errors import (
     InvalidParameterError,
     ModelNotFoundError,
     NotSupportedError,
+    ServerBusyError,
 )
 from homefire.lifecycle import ProgressCallback
 from homefire.protocols import xinference
 from homefire.protocols.errors import error_details, error_from_response
 from homefire.protocols.xinference import NodeInfo
-from homefire.providers._lifecycle import ahealth_check, await_until, wait_until
+from homefire.providers._lifecycle import await_until, wait_until
 from homefire.providers._openai_compatible import OpenAICompatibleLLM
 from homefire.types import ModelInfo
 
@@ -154,9 +155,7 @@ class Xinference(OpenAICompatibleLLM):
             gpu_idx=gpu_idx,
             engine_options=engine_options,
         )
-        uid = xinference.parse_launch(
-            self.http.post_json("/v1/models?wait_ready=false", body, timeout=timeout)
-        )
+        uid = xinference.parse_launch(self._post_launch(model_name, body, timeout))
         self._wait_launched(uid, timeout, progress, poll_interval)
         if isinstance(body.get("n_ctx"), int):
             self._launched_ctx[uid] = body["n_ctx"]
@@ -164,6 +163,25 @@ class Xinference(OpenAICompatibleLLM):
             self.model = uid
         self._metadata = None
         return uid
+
+    def _post_launch(self, model_name: str, body: dict[str, Any], timeout: float) -> Any:
+        """POST the launch once: Xinference answers 503 when the launch itself failed."""
+        try:
+            return self.http.post_json(
+                "/v1/models?wait_ready=false", body, timeout=timeout, retry=False
+            )
+        except ServerBusyError as exc:
+            if exc.status != 503:
+                raise
+            message, _, _ = error_details(exc.body)
+            raise APIStatusError(
+                f"Xinference could not launch {model_name!r}: {message}. It answers 503 when "
+                "the launch fails on its workers (no free GPU or memory, a bad engine setting): "
+                "free resources or change the launch settings, then launch again",
+                url=exc.url,
+                status=exc.status,
+                body=exc.body,
+            ) from None
 
     def _wait_launched(
         self,
@@ -173,6 +191,7 @@ class Xinference(OpenAICompatibleLLM):
         poll_interval: float,
     ) -> None:
         end = time.monotonic() + timeout
+        first = True
         while True:
             status = xinference.parse_instance_status(
                 self.http.get_json("/v1/models/instances", params={"model_uid": uid})
@@ -183,6 +202,12 @@ class Xinference(OpenAICompatibleLLM):
                 raise GenerationError(
                     f"Xinference failed to launch {uid!r}; its supervisor log says why"
                 )
+            if status is None and not first:
+                raise GenerationError(
+                    f"Xinference no longer lists {uid!r} while launching it: the launch was "
+                    "cancelled or the model terminated; launch it again"
+                )
+            first = False
             if progress is not None:
                 progress(
                     xinference.parse_progress(self.http.get_json(f"/v1/models/{uid}/progress"))
@@ -196,7 +221,7 @@ class Xinference(OpenAICompatibleLLM):
         uid = self._uid(model_uid)
         response = self.http.request("DELETE", f"/v1/models/{uid}")
         if response.status >= 400:
-            raise self._http_error(response.status, _decoded(response), url=response.url)
+            raise self._http_error(response.status, response.json_or_text(), url=response.url)
         self._metadata = None
 
     def load(
@@ -229,7 +254,7 @@ class Xinference(OpenAICompatibleLLM):
     def unregister_model(self, model_name: str) -> None:
         response = self.http.request("DELETE", f"/v1/model_registrations/LLM/{model_name}")
         if response.status >= 400:
-            raise self._http_error(response.status, _decoded(response), url=response.url)
+            raise self._http_error(response.status, response.json_or_text(), url=response.url)
 
     def cluster_info(self) -> list[NodeInfo]:
         """Every node of the cluster: the supervisor and each worker with its GPUs."""
@@ -240,14 +265,5 @@ class Xinference(OpenAICompatibleLLM):
 
     async def await_until_ready(self, timeout: float = 60.0) -> None:  # noqa: ASYNC109
         await await_until(
-            lambda: ahealth_check(self.http, "/v1/cluster/auth", self._http_error),
-            timeout=timeout,
-            what=f"waiting for Xinference at {self.base_url}",
+            self.ahealth, timeout=timeout, what=f"waiting for Xinference at {self.base_url}"
         )
-
-
-def _decoded(response: Any) -> Any:
-    try:
-        return response.json()
-    except HomefireError:
-        return response.text

@@ -1,0 +1,127 @@
+"""A fake llama.cpp server in router mode (started without `-m`, several models).
+
+What it keeps from the real router: a POST is routed by the `model` in its body and a GET
+(`/props`, `/slots`, `/metrics`) by `?model=`; a POST without `model` is a 400 "model name is
+missing from the request", an unknown one a 400 "model not found"; `/props` without
+`?model=` describes the router itself (`role: router`). `delays` holds seconds a route waits
+before answering, as the router does while it starts a model's child server.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from fakes._canned import chat_reply, count_tokens, reply_words
+from fakes._server import FakeServer, Reply, Request, sse
+
+
+def _error(status: int, message: str, kind: str = "invalid_request_error") -> Reply:
+    return Reply(status, {"error": {"code": status, "message": message, "type": kind}})
+
+
+class FakeLlamaRouter(FakeServer):
+    def __init__(self, models: tuple[str, ...] = ("smollm2", "qwen3")) -> None:
+        super().__init__()
+        self.models = list(models)
+        self.delays: dict[str, float] = {}
+        self.route("GET", "/health", lambda r: Reply(200, {"status": "ok"}))
+        self.route("GET", "/props", self._props)
+        self.route("GET", "/slots", self._slots)
+        self.route("GET", "/v1/models", self._list)
+        self.route("GET", "/models", self._list)
+        self.route("POST", "/completion", self._completion)
+        self.route("POST", "/tokenize", self._tokenize)
+        self.route("POST", "/v1/chat/completions", self._chat)
+
+    def unknown_route(self, request: Request) -> Reply:
+        return _error(404, "File Not Found", "not_found_error")
+
+    def dispatch(self, request: Request) -> Reply:
+        time.sleep(self.delays.get(request.path, 0.0))
+        return super().dispatch(request)
+
+    def _routed(self, name: Any) -> str | Reply:
+        if not name:
+            return _error(400, "model name is missing from the request")
+        if name not in self.models:
+            return _error(400, "model not found")
+        return str(name)
+
+    def _body_model(self, request: Request) -> tuple[dict[str, Any], str] | Reply:
+        try:
+            body = request.json()
+        except ValueError:
+            return _error(500, "[json.exception.parse_error.101] parse error")
+        name = self._routed(body.get("model"))
+        return name if isinstance(name, Reply) else (body, name)
+
+    def _list(self, request: Request) -> Reply:
+        data = [
+            {"id": m, "object": "model", "owned_by": "llamacpp", "status": {"value": "loaded"}}
+            for m in self.models
+        ]
+        return Reply(200, {"object": "list", "data": data})
+
+    def _props(self, request: Request) -> Reply:
+        if "model" not in request.query:
+            return Reply(200, {"role": "router", "build_info": "b7000-fake"})
+        name = self._routed(request.query["model"])
+        if isinstance(name, Reply):
+            return name
+        return Reply(
+            200,
+            {
+                "default_generation_settings": {"n_ctx": 4096},
+                "total_slots": 1,
+                "model_path": f"/models/{name}.gguf",
+                "chat_template": "{{ messages }}",
+                "chat_template_caps": {"supports_tools": True},
+                "build_info": "b7000-fake",
+            },
+        )
+
+    def _slots(self, request: Request) -> Reply:
+        name = self._routed(request.query.get("model"))
+        if isinstance(name, Reply):
+            return name
+        return Reply(200, [{"id": 0, "n_ctx": 4096, "is_processing": False}])
+
+    def _completion(self, request: Request) -> Reply:
+        routed = self._body_model(request)
+        if isinstance(routed, Reply):
+            return routed
+        body, _ = routed
+        pieces, reason = reply_words(str(body.get("prompt", "")), body.get("n_predict"))
+        stop_type = "limit" if reason == "length" else "eos"
+        final = {
+            "content": "" if body.get("stream") else "".join(pieces),
+            "stop": True,
+            "stop_type": stop_type,
+            "tokens_evaluated": count_tokens(str(body.get("prompt", ""))),
+            "tokens_predicted": len(pieces),
+        }
+        if not body.get("stream"):
+            return Reply(200, final)
+
+        def events() -> Iterator[dict[str, Any]]:
+            for piece in pieces:
+                yield {"content": piece, "stop": False}
+            yield final
+
+        return Reply(200, stream=sse(events(), done=False), content_type="text/event-stream")
+
+    def _tokenize(self, request: Request) -> Reply:
+        routed = self._body_model(request)
+        if isinstance(routed, Reply):
+            return routed
+        body, _ = routed
+        return Reply(200, {"tokens": list(range(count_tokens(str(body.get("content", "")))))})
+
+    def _chat(self, request: Request) -> Reply:
+        routed = self._body_model(request)
+        if isinstance(routed, Reply):
+            return routed
+        body, name = routed
+        return chat_reply(body, name)
