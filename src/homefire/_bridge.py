@@ -14,13 +14,17 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 _ITEM, _END, _ERROR = 0, 1, 2
+# How long a stopped stream may take to close its iterator (an engine cancelling its
+# generation, usually one token) before the consumer moves on without it.
+_WORKER_EXIT_SECONDS = 60.0
 
 
 async def iterate_in_thread(make_iterator: Callable[[], Iterator[T]]) -> AsyncIterator[T]:
     """Drive a blocking iterator in a worker thread; the loop only awaits a queue.
 
     When the consumer stops early (break, cancel, aclose) the worker stops pulling items
-    and closes the iterator, so an engine generating into it can abort.
+    and closes the iterator, so an engine generating into it can abort; the consumer waits
+    (bounded) for that, so no generation outlives it, or an exiting process.
     """
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[tuple[int, Any]] = asyncio.Queue()
@@ -62,6 +66,7 @@ async def iterate_in_thread(make_iterator: Callable[[], Iterator[T]]) -> AsyncIt
                 return
     finally:
         stopped.set()
+        await asyncio.to_thread(worker.join, _WORKER_EXIT_SECONDS)
 
 
 async def run_in_thread(function: Callable[..., T], *args: Any) -> T:

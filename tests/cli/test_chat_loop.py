@@ -11,7 +11,9 @@ from collections.abc import Iterator
 import pytest
 
 from homefire.cli.chat_cmd import _print_json, _repl, _stream_to_stdout
+from homefire.cli.models_cmd import _size
 from homefire.custom import CustomLLM
+from homefire.errors import ContextOverflowError
 from homefire.types import CompletionResponse, Timings, Usage, system
 
 pytestmark = pytest.mark.unit
@@ -146,3 +148,41 @@ def test_json_output_has_every_field(capsys: pytest.CaptureFixture[str]) -> None
         "timings": None,
         "model": "scripted",
     }
+
+
+class Overflowing(Scripted):
+    """Refuses a prompt that mentions 'huge', as a model with a small context would."""
+
+    def stream_complete(self, prompt: str, **kwargs: object) -> Iterator[str]:  # type: ignore[override]
+        if "huge" in prompt.rsplit("user", 1)[-1]:
+            raise ContextOverflowError(500, 128)
+        self.prompts.append(prompt)
+        yield f"answer {len(self.prompts)}"
+
+
+def test_an_error_drops_the_turn_and_the_chat_goes_on(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    llm = Overflowing()
+    _feed(monkeypatch, "first\nhuge question\nlast\n")
+    _repl(llm, [], None, {})
+    captured = capsys.readouterr()
+    assert captured.out == "answer 1\nanswer 2\n"
+    assert "context window is 128" in captured.err
+    assert "/reset" in captured.err
+    assert "huge" not in llm.prompts[-1]
+    assert "first" in llm.prompts[-1]
+
+
+@pytest.mark.parametrize(
+    ("size", "shown"),
+    [
+        (None, ""),
+        (999, "999 B"),
+        (1_500, "1.5 KB"),
+        (4_700_000_000, "4.7 GB"),
+        (2 * 10**12, "2.0 TB"),
+    ],
+)
+def test_sizes_keep_one_decimal(size: float | None, shown: str) -> None:
+    assert _size(None if size is None else int(size)) == shown

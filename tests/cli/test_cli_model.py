@@ -94,6 +94,15 @@ def test_interactive_chat_through_a_pipe_keeps_the_history() -> None:
     assert "/reset" in result.stderr
 
 
+def test_interactive_chat_survives_a_turn_that_overflows_the_context() -> None:
+    turns = "Tell me a long story about a dragon.\n" + "more please " * 40 + "\nSay hi.\n"
+    result = _run("chat", "-i", *GREEDY, "-c", "128", "-n", "30", stdin=turns)
+    assert result.returncode == 0, result.stderr
+    assert "context window is 128" in result.stderr
+    assert "/reset" in result.stderr
+    assert len([line for line in result.stdout.splitlines() if line.strip()]) >= 2
+
+
 def test_bad_model_path_is_a_clear_error(tmp_path: Path) -> None:
     missing = tmp_path / "missing.gguf"
     result = _run("chat", "--model", str(missing), "hi")

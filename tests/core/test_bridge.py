@@ -79,3 +79,22 @@ def test_iterate_sync_consumes_an_async_generator() -> None:
             yield i
 
     assert list(iterate_sync(numbers())) == [0, 1, 2]
+
+
+async def test_stopping_early_waits_for_the_worker_to_finish() -> None:
+    finished = threading.Event()
+
+    def slow_to_close() -> Iterator[int]:
+        try:
+            while True:
+                yield 1
+                time.sleep(0.01)
+        finally:
+            time.sleep(0.3)  # an engine cancelling its generation
+            finished.set()
+
+    stream = iterate_in_thread(slow_to_close)
+    async for _ in stream:
+        break
+    await stream.aclose()
+    assert finished.is_set()

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from homefire.cli._common import debug_option, resolve_llm, stderr_is_tty
+from homefire.cli._common import debug_option, render_error, resolve_llm, stderr_is_tty
+from homefire.errors import HomefireError
 from homefire.types import ChatMessage, ChatResponse, CompletionResponse, assistant, system, user
 
 if TYPE_CHECKING:
@@ -213,7 +214,15 @@ def _repl(
                 click.echo(f"unknown command {command}; /help lists the commands", err=True)
             continue
         history.append(user(line))
-        answer = _stream_to_stdout(llm.stream_chat(history, **options))
+        try:
+            answer = _stream_to_stdout(llm.stream_chat(history, **options))
+        except HomefireError as exc:
+            # One failed turn (a context grown too long, a server gone away) must not end
+            # the conversation: forget the turn and let the user go on, or /reset.
+            history.pop()
+            render_error(exc)
+            click.echo("(turn dropped; /reset clears the conversation)", err=True)
+            continue
         history.append(assistant(answer.text))
         if answer.interrupted:
             click.echo("(stopped)", err=True)
@@ -280,10 +289,11 @@ def _stream_to_stdout(chunks: Iterator[ChatResponse] | Iterator[CompletionRespon
         close = getattr(chunks, "close", None)
         if close is not None:
             close()
-    text = "".join(shown)
-    if text and not text.endswith("\n"):
-        out.write("\n")
-    out.flush()
+    finally:  # an error after some text still ends the line it left open
+        text = "".join(shown)
+        if text and not text.endswith("\n"):
+            out.write("\n")
+        out.flush()
     return _Answer(text, last, len(shown), time.perf_counter() - started, interrupted)
 
 

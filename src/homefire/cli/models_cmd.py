@@ -36,11 +36,12 @@ def _method(llm: LLM, name: str) -> Callable[..., Any]:
 def _size(value: int | None) -> str:
     if value is None:
         return ""
+    size = float(value)
     for unit in ("B", "KB", "MB", "GB"):
-        if value < 1000:
-            return f"{value:.0f} {unit}"
-        value //= 1000
-    return f"{value} TB"
+        if size < 999.95:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} TB"
 
 
 def model_table(models: list[ModelInfo]) -> str:

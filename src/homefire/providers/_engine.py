@@ -12,10 +12,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from homefire.errors import ModelFileError
+from homefire.errors import InvalidParameterError, ModelFileError
 
 # KV cache element types llama.cpp accepts, by the name users write (as in `--cache-type-k`).
 KV_CACHE_TYPES = ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1")
+
+MODEL_CLOSED = (
+    "the model was closed or replaced (load_model) before this request ran; start it again"
+)
+MODEL_CLOSED_MIDWAY = (
+    "the model was closed or replaced (load_model) while this answer was generated; "
+    "start the request again"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,12 +51,22 @@ class EngineLoadError(ModelFileError):
     """The engine refused a file whose header reads fine.
 
     `out_of_memory` is True when a failed allocation explains it, or when the engine's
-    message cannot tell one apart from other load failures: a smaller load may then work.
+    message cannot tell one apart from other load failures (`memory_certain` False then):
+    a smaller load may work.
     """
 
-    def __init__(self, path: str, problem: str, hint: str, *, out_of_memory: bool) -> None:
+    def __init__(
+        self,
+        path: str,
+        problem: str,
+        hint: str,
+        *,
+        out_of_memory: bool,
+        memory_certain: bool = True,
+    ) -> None:
         super().__init__(path, problem, hint)
         self.out_of_memory = out_of_memory
+        self.memory_certain = memory_certain
 
 
 class Engine(Protocol):
@@ -67,5 +85,60 @@ class Engine(Protocol):
         ...
 
     def close(self) -> None:
-        """Free the model; streams still running finish first."""
+        """Free the model; never raises. Requests still running are cancelled (their
+        consumers get GenerationError) and the engine waits, bounded, until they stop."""
         ...
+
+
+_JSON_TYPES = frozenset({"string", "number", "integer", "boolean", "object", "array", "null"})
+
+
+def check_json_schema(schema: Any) -> None:
+    """Refuse a schema the engine would silently ignore: unknown types, `$ref`s that point
+    nowhere inside it (llguidance drops the constraint instead of failing)."""
+    if not isinstance(schema, Mapping | bool):
+        raise InvalidParameterError(
+            "json_schema", f"must be a JSON schema object, got {type(schema).__name__}"
+        )
+    _check_node(schema, schema, "#")
+
+
+def _check_node(node: Any, root: Any, where: str) -> None:
+    if isinstance(node, list):
+        for index, item in enumerate(node):
+            _check_node(item, root, f"{where}/{index}")
+        return
+    if not isinstance(node, Mapping):
+        return
+    kind = node.get("type")
+    kinds = kind if isinstance(kind, list) else [kind]
+    for name in kinds:  # a property called "type" holds a schema, not a type name
+        if isinstance(name, str) and name not in _JSON_TYPES:
+            raise InvalidParameterError(
+                "json_schema",
+                f"unknown type {name!r} at {where} (use one of {', '.join(sorted(_JSON_TYPES))})",
+            )
+    ref = node.get("$ref")
+    if isinstance(ref, str) and not _resolves(root, ref):
+        raise InvalidParameterError(
+            "json_schema", f"$ref {ref!r} at {where} does not point into the schema itself"
+        )
+    for key, value in node.items():
+        if key not in ("enum", "const", "default", "examples"):
+            _check_node(value, root, f"{where}/{key}")
+
+
+def _resolves(root: Any, ref: str) -> bool:
+    """Whether a local JSON pointer (`#/$defs/x`) names a part of `root`."""
+    if not ref.startswith("#"):
+        return False
+    node = root
+    for part in ref[1:].split("/")[1:] if ref != "#" else ():
+        part = part.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, Mapping) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return False
+    return True

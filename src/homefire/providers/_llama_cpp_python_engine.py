@@ -22,7 +22,13 @@ from homefire.errors import (
     InvalidParameterError,
     MissingDependencyError,
 )
-from homefire.providers._engine import EngineLoadError, EngineSettings
+from homefire.providers._engine import (
+    MODEL_CLOSED,
+    MODEL_CLOSED_MIDWAY,
+    EngineLoadError,
+    EngineSettings,
+    check_json_schema,
+)
 
 # Llama() arguments homefire sets from LlamaCPP's own keyword arguments.
 _OWNED = {
@@ -41,6 +47,8 @@ _OWNED = {
 }
 # Request fields with no create_completion() parameter: handled here, never passed on.
 _DROPPED = frozenset({"stream_options", "response_format", "json_schema", "model"})
+# How long close() waits for a running generation to reach its next token and stop.
+_CLOSE_WAIT_SECONDS = 30.0
 
 
 def _llama_cpp() -> Any:
@@ -134,6 +142,9 @@ class LlamaCppPythonEngine:
         self._accepted = frozenset(_parameters(self._llm.create_completion))
         self._lock = threading.Lock()
         self._owner: int | None = None
+        # Set by close(): running streams stop at their next token, and whoever holds the
+        # lock last frees the model.
+        self._closing = threading.Event()
 
     # --- requests -----------------------------------------------------------------------
 
@@ -150,34 +161,44 @@ class LlamaCppPythonEngine:
             kwargs[key] = value
         schema = _schema(body)
         if schema is not None:
-            kwargs["grammar"] = _llama_cpp().LlamaGrammar.from_json_schema(
-                json.dumps(schema), verbose=False
-            )
+            kwargs["grammar"] = _grammar(schema)
         if kwargs.get("seed") in (None, -1):
             # llama-cpp-python would reuse one fixed seed; llama.cpp's server draws a new one.
             kwargs["seed"] = random.randrange(2**31)
         kwargs["stream"] = stream
         return kwargs
 
-    def _acquire(self) -> None:
+    def _acquire(self) -> Any:
+        """Take the model for one request; the `Llama` to use."""
         if self._owner == threading.get_ident():
             raise GenerationError(
                 "this thread still has an open stream on this model; finish or close it "
                 "before starting another request (llama-cpp-python runs one at a time)"
             )
         self._lock.acquire()
+        if self._llm is None or self._closing.is_set():
+            self._lock.release()
+            raise GenerationError(MODEL_CLOSED)
         self._owner = threading.get_ident()
+        return self._llm
 
     def _release(self) -> None:
         self._owner = None
+        if self._closing.is_set():
+            self._free()
         self._lock.release()
+
+    def _free(self) -> None:
+        llm, self._llm = self._llm, None
+        if llm is not None:
+            llm.close()
 
     def complete(self, body: dict[str, Any]) -> dict[str, Any]:
         kwargs = self._call_kwargs(body, stream=False)
-        self._acquire()
+        llm = self._acquire()
         try:
             started = time.perf_counter()
-            result: dict[str, Any] = _mapped(self._llm.create_completion, kwargs)
+            result: dict[str, Any] = _mapped(llm.create_completion, kwargs)
             elapsed_ms = (time.perf_counter() - started) * 1000
         finally:
             self._release()
@@ -191,20 +212,22 @@ class LlamaCppPythonEngine:
 
     def stream(self, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
         kwargs = self._call_kwargs(body, stream=True)
-        prompt_tokens = len(self._llm.tokenize(kwargs["prompt"].encode(), special=True))
-        context = int(self._llm.n_ctx())
-        if prompt_tokens >= context:
-            yield _overflow(prompt_tokens, context)
-            return
-        self._acquire()
+        llm = self._acquire()
         try:
+            prompt_tokens = len(llm.tokenize(kwargs["prompt"].encode(), special=True))
+            context = int(llm.n_ctx())
+            if prompt_tokens >= context:
+                yield _overflow(prompt_tokens, context)
+                return
             started = time.perf_counter()
             first: float | None = None
             generated = 0
             last: dict[str, Any] = {}
-            chunks = self._llm.create_completion(**kwargs)
+            chunks = llm.create_completion(**kwargs)
             try:
                 for chunk in chunks:
+                    if self._closing.is_set():
+                        raise GenerationError(MODEL_CLOSED_MIDWAY)
                     if first is None:
                         first = time.perf_counter()
                     if chunk["choices"] and chunk["choices"][0].get("text"):
@@ -232,16 +255,32 @@ class LlamaCppPythonEngine:
             self._release()
 
     def tokenize(self, text: str) -> list[int]:
-        return [int(t) for t in self._llm.tokenize(text.encode(), add_bos=False, special=True)]
+        llm = self._llm
+        if llm is None or self._closing.is_set():
+            raise GenerationError(MODEL_CLOSED)
+        return [int(t) for t in llm.tokenize(text.encode(), add_bos=False, special=True)]
 
     def close(self) -> None:
-        self._acquire()  # waits for a running generation; refuses inside this thread's stream
-        try:
-            llm, self._llm = self._llm, None
-            if llm is not None:
-                llm.close()
-        finally:
-            self._release()
+        """Never raises: a running stream stops at its next token and frees the model as it
+        lets go; inside this thread's own open stream, freeing waits for that stream."""
+        self._closing.set()
+        if self._owner == threading.get_ident():
+            return
+        if self._lock.acquire(timeout=_CLOSE_WAIT_SECONDS):
+            self._free()
+            self._lock.release()
+
+
+def _grammar(schema: Any) -> Any:
+    """The grammar for a JSON schema; a schema llama-cpp-python cannot convert is the
+    caller's error, not the engine's."""
+    check_json_schema(schema)
+    try:
+        return _llama_cpp().LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+    except Exception as exc:
+        raise InvalidParameterError(
+            "json_schema", f"cannot be turned into a grammar ({type(exc).__name__}: {exc})"
+        ) from None
 
 
 def _schema(body: Mapping[str, Any]) -> Any:

@@ -48,16 +48,18 @@ def load_planned(
     except EngineLoadError as exc:
         if not exc.out_of_memory:
             raise
+        certain = exc.memory_certain
     second = _smaller(first, auto)
     if second is None:
-        raise _failed(first_settings, None, first) from None
+        raise _failed(first_settings, None, first, certain) from None
     second_settings = _applied(second, settings, auto)
     try:
         return open_engine(second_settings), second_settings, second
     except EngineLoadError as exc:
         if not exc.out_of_memory:
             raise
-    raise _failed(first_settings, second_settings, second) from None
+        certain = certain and exc.memory_certain
+    raise _failed(first_settings, second_settings, second, certain) from None
 
 
 def plan_summary(plan: Plan, settings: EngineSettings) -> dict[str, Any]:
@@ -181,7 +183,7 @@ def _tried(settings: EngineSettings) -> str:
 
 
 def _failed(
-    first: EngineSettings, second: EngineSettings | None, plan: Plan
+    first: EngineSettings, second: EngineSettings | None, plan: Plan, certain: bool
 ) -> InsufficientMemoryError:
     from homefire.planner import format_size
 
@@ -191,9 +193,10 @@ def _failed(
     else:
         attempts += f", and so did the retry with {_tried(second)}"
     needed, available = plan.memory.total_bytes, _available(plan)
+    unsure = "" if certain else "; the engine did not say why, so it may not be memory at all"
     return InsufficientMemoryError(
         f"{attempts} (the planner expected about {format_size(needed)} of "
-        f"{format_size(available)} free)",
+        f"{format_size(available)} free){unsure}",
         "Free some memory (other programs, GPU memory in use), pass a smaller context_window "
         "or fewer n_gpu_layers, or use a smaller quantization; pass verbose=True to see "
         "llama.cpp's log if the file itself may be at fault",

@@ -13,12 +13,16 @@ import threading
 from dataclasses import replace
 from typing import Any, Protocol
 
-from homefire.errors import ModelFileError, ProtocolError
-from homefire.providers._engine import EngineSettings
+from homefire.errors import GenerationError, ModelFileError, ProtocolError
+from homefire.providers._engine import MODEL_CLOSED, EngineSettings
 
 
 class Embedder(Protocol):
     def embed(self, texts: list[str]) -> list[list[float]]: ...
+
+    def close(self) -> None:
+        """Free the context; an embedding still running finishes first."""
+        ...
 
 
 def open_embedder(engine: str, settings: EngineSettings) -> Embedder:
@@ -45,25 +49,33 @@ class _XLlamaCppEmbedder:
     """xllamacpp's server core with `embedding=True`; its listener is locked like the chat one."""
 
     def __init__(self, settings: EngineSettings) -> None:
-        from homefire.providers._xllamacpp_engine import _params, _xllamacpp
+        from homefire.providers._xllamacpp_engine import _params, _xllamacpp, open_server
 
         xlc = _xllamacpp()
         params, _ = _params(replace(settings, n_parallel=1))
         params.embedding = True
         params.pooling_type = xlc.llama_pooling_type.LLAMA_POOLING_TYPE_MEAN
         try:
-            self._server: Any = xlc.Server(params)
+            self._server: Any = open_server(params)
         except Exception as exc:
             raise _load_failed(settings, exc) from None
+        self._lock = threading.Lock()
 
     def embed(self, texts: list[str]) -> list[list[float]]:
         from homefire.protocols import openai
         from homefire.protocols.errors import error_from_event
 
-        answer = self._server.handle_embeddings({"input": texts})
+        with self._lock:
+            if self._server is None:
+                raise GenerationError(MODEL_CLOSED)
+            answer = self._server.handle_embeddings({"input": texts})
         if isinstance(answer, dict) and "error" in answer:
             raise error_from_event(answer)
         return [_normalised(v) for v in openai.parse_embeddings(answer)]
+
+    def close(self) -> None:
+        with self._lock:
+            self._server = None
 
 
 class _LlamaCppPythonEmbedder:
@@ -90,7 +102,15 @@ class _LlamaCppPythonEmbedder:
 
     def embed(self, texts: list[str]) -> list[list[float]]:
         with self._lock:
+            if self._llm is None:
+                raise GenerationError(MODEL_CLOSED)
             vectors = self._llm.embed(texts)
         if not isinstance(vectors, list) or not all(isinstance(v, list) for v in vectors):
             raise ProtocolError("llama-cpp-python returned embeddings in an unexpected shape")
         return [_normalised([float(x) for x in v]) for v in vectors]
+
+    def close(self) -> None:
+        with self._lock:
+            llm, self._llm = self._llm, None
+        if llm is not None:
+            llm.close()

@@ -23,7 +23,13 @@ from homefire.errors import (
     MissingDependencyError,
     StreamInterruptedError,
 )
-from homefire.providers._engine import EngineLoadError, EngineSettings
+from homefire.providers._engine import (
+    MODEL_CLOSED,
+    MODEL_CLOSED_MIDWAY,
+    EngineLoadError,
+    EngineSettings,
+    check_json_schema,
+)
 
 # Settings homefire itself owns: the keyword argument of LlamaCPP to use instead, or None
 # where the setting protects the listener and cannot be changed.
@@ -172,13 +178,25 @@ def _params(settings: EngineSettings) -> tuple[Any, str]:
     return params, key
 
 
+def open_server(params: Any) -> Any:
+    """An `xllamacpp.Server` that is safe to drop: its task loop is known to be running.
+
+    The loop starts just after the constructor returns, and a shutdown requested before it
+    starts is lost (dropping the server would then hang for ever). A metrics request is
+    answered only by the running loop, so after it, closing is safe.
+    """
+    server = _xllamacpp().Server(params)
+    server.handle_metrics()
+    return server
+
+
 class XLlamaCppEngine:
     """A loaded `xllamacpp.Server`; thread-safe, requests share `n_parallel` slots."""
 
     def __init__(self, settings: EngineSettings) -> None:
         params, self._key = _params(settings)
         try:
-            self._server: Any = _xllamacpp().Server(params)
+            self._server: Any = open_server(params)
         except Exception as exc:
             hint = "" if settings.verbose else "; pass verbose=True to see llama.cpp's log"
             # xllamacpp says the same for every load failure, a failed allocation included.
@@ -187,13 +205,15 @@ class XLlamaCppEngine:
                 f"llama.cpp could not load it with these settings ({exc})",
                 f"Check the file and the settings{hint}",
                 out_of_memory=True,
+                memory_certain=False,
             ) from None
-        # The server's task loop starts just after the constructor returns, and a shutdown
-        # requested before it starts is lost (closing would then hang for ever). A metrics
-        # request is answered only by the running loop, so after it, closing is safe.
-        self._server.handle_metrics()
         self._http: Any = None
         self._http_lock = threading.Lock()
+        # Requests in flight: set the first event to cancel one; the second is set once the
+        # engine has let go of it. close() cancels them all and waits, so that nothing runs
+        # inside llama.cpp when the server is freed or the process exits.
+        self._running: set[tuple[threading.Event, threading.Event]] = set()
+        self._state_lock = threading.Lock()
 
     @property
     def listening_address(self) -> str:
@@ -221,9 +241,9 @@ class XLlamaCppEngine:
         result["choices"] = [{"index": 0, "text": "".join(pieces), "finish_reason": finish}]
         return result
 
-    def _send(self, request: dict[str, Any], callback: Any) -> None:
+    def _send(self, server: Any, request: dict[str, Any], callback: Any) -> None:
         try:
-            self._server.handle_completions(request, callback)
+            server.handle_completions(request, callback)
         except TypeError as exc:  # raised while encoding the request, before any work
             raise InvalidParameterError(
                 "extra", f"every value must be JSON-serializable ({exc})"
@@ -231,20 +251,32 @@ class XLlamaCppEngine:
 
     def stream(self, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
         chunks: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        stop = threading.Event()
+        stop, released = threading.Event(), threading.Event()
         done = object()
         request = _wire(body)
+        with self._state_lock:
+            server = self._server
+            if server is None:
+                raise GenerationError(MODEL_CLOSED)
+            self._running.add((stop, released))
+
+        cancelled: list[bool] = []
 
         def on_chunk(chunk: dict[str, Any]) -> bool:
             chunks.put(chunk)
-            return stop.is_set()  # True makes llama.cpp cancel the task and free the slot
+            if stop.is_set():  # True makes llama.cpp cancel the task and free the slot
+                cancelled.append(True)
+            return bool(cancelled)
 
         def run() -> None:
             try:
-                self._send(request, on_chunk)
+                self._send(server, request, on_chunk)
             except BaseException as exc:  # handed to the consumer, raised there
                 chunks.put(exc)
             finally:
+                with self._state_lock:
+                    self._running.discard((stop, released))
+                released.set()
                 chunks.put(done)
 
         threading.Thread(target=run, name="homefire-xllamacpp", daemon=True).start()
@@ -258,6 +290,8 @@ class XLlamaCppEngine:
                     continue
                 if item is done:
                     finished = True
+                    if cancelled:  # only close() cancels while the consumer still reads
+                        raise GenerationError(MODEL_CLOSED_MIDWAY)
                     return
                 if isinstance(item, BaseException):
                     finished = True  # the worker put `done` right after the error
@@ -272,6 +306,8 @@ class XLlamaCppEngine:
         import httpx
 
         with self._http_lock:
+            if self._server is None:
+                raise GenerationError(MODEL_CLOSED)
             if self._http is None:
                 self._http = httpx.Client(
                     base_url=self.listening_address,
@@ -289,11 +325,21 @@ class XLlamaCppEngine:
             raise GenerationError(f"xllamacpp could not tokenize the text ({exc})") from None
 
     def close(self) -> None:
+        """Cancel the requests still running, wait (bounded) until the engine lets go of
+        them, then free the model."""
+        with self._state_lock:
+            server, self._server = self._server, None
+            running = list(self._running)
+        for stop, _ in running:
+            stop.set()
+        deadline = time.monotonic() + _CANCEL_WAIT_SECONDS
+        for _, released in running:
+            released.wait(max(0.0, deadline - time.monotonic()))
         with self._http_lock:
             if self._http is not None:
                 self._http.close()
                 self._http = None
-        self._server = None
+        del server
 
 
 def _drain_until(chunks: queue.SimpleQueue[Any], done: object) -> None:
@@ -318,4 +364,6 @@ def _wire(body: dict[str, Any]) -> dict[str, Any]:
     if isinstance(response_format, Mapping) and "json_schema" in response_format:
         body = {k: v for k, v in body.items() if k != "response_format"}
         body["json_schema"] = response_format["json_schema"].get("schema", {})
+    if "json_schema" in body:
+        check_json_schema(body["json_schema"])
     return body

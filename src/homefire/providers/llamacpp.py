@@ -13,11 +13,12 @@ from __future__ import annotations
 import importlib
 import os
 import threading
-from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from homefire._bridge import iterate_in_thread
 from homefire.errors import (
     ChatTemplateError,
     ContextOverflowError,
@@ -34,7 +35,13 @@ from homefire.protocols.openai import (
 from homefire.providers._engine import KV_CACHE_TYPES, EngineSettings
 from homefire.providers._llamacpp_auto import AUTO, AutoSettings, load_planned, plan_summary
 from homefire.templates import render_chat_template
-from homefire.types import ChatMessage, ChatResponse, CompletionResponse, LLMMetadata, MessageRole
+from homefire.types import (
+    ChatMessage,
+    ChatResponse,
+    CompletionResponse,
+    LLMMetadata,
+    chat_from_completion,
+)
 
 if TYPE_CHECKING:
     from homefire.modelfile import ModelFile
@@ -232,17 +239,12 @@ class LlamaCPP(LLM):
         cache_dir: str | os.PathLike[str] | None = None,
         hardware: Hardware | None = None,
     ) -> None:
-        self._max_new_tokens = _int_param("max_new_tokens", max_new_tokens, 1)
-        defaults = parse_options({"temperature": temperature, "seed": seed})
-        if model_path is None and model_url is None:
-            from homefire.embedded import EMBEDDED_DEFAULTS
-
-            defaults = EMBEDDED_DEFAULTS.merged(defaults)
-        super().__init__(defaults)
-        if self._max_new_tokens is not None:
-            self.default_options = self.default_options.merged(
-                parse_options({"max_tokens": self._max_new_tokens})
-            )
+        max_tokens = _int_param("max_new_tokens", max_new_tokens, 1)
+        # The caller's defaults; load_model() adds the embedded model's own when it loads it.
+        self._user_defaults = parse_options(
+            {"temperature": temperature, "seed": seed, "max_tokens": max_tokens}
+        )
+        super().__init__(self._user_defaults)
         if engine not in ENGINES:
             raise InvalidParameterError("engine", f"unknown engine {engine!r} (use {ENGINES})")
         self._engine_name = engine
@@ -318,6 +320,11 @@ class LlamaCPP(LLM):
         open_engine: Callable[[EngineSettings], Engine] = getattr(
             self._module, _ENGINE_MODULES[self._engine_name][1]
         )
+        defaults = self._user_defaults
+        if path_or_url is None:
+            from homefire.embedded import EMBEDDED_DEFAULTS
+
+            defaults = EMBEDDED_DEFAULTS.merged(defaults)
         plan = None
         if self._auto is None:
             engine = open_engine(settings)
@@ -327,10 +334,11 @@ class LlamaCPP(LLM):
             )
         with self._lock:
             old, self._engine = self._engine, engine
+            old_embedder, self._embedder = self._embedder, None
             self._model_file, self._context = model_file, settings.context_window
             self._loaded_settings, self._plan = settings, plan
-        if old is not None:
-            old.close()
+            self.default_options = defaults
+        _release(old, old_embedder)
 
     def _resolve(self, path_or_url: str | os.PathLike[str] | None, sha256: str | None) -> Path:
         if path_or_url is None:
@@ -383,7 +391,7 @@ class LlamaCPP(LLM):
             extra["plan"] = plan_summary(self._plan, self._loaded_settings)
         return LLMMetadata(
             context_window=self._context,
-            num_output=self._max_new_tokens or _DEFAULT_NUM_OUTPUT,
+            num_output=self.default_options.max_tokens or _DEFAULT_NUM_OUTPUT,
             model_name=model_file.name or model_file.path.stem,
             is_chat_model=True,
             extra={
@@ -409,11 +417,11 @@ class LlamaCPP(LLM):
         return len(self.tokenize(text))
 
     def close(self) -> None:
+        """Free the model; requests still running are cancelled and get GenerationError."""
         with self._lock:
             engine, self._engine, self._model_file = self._engine, None, None
-            self._embedder = None
-        if engine is not None:
-            engine.close()
+            embedder, self._embedder = self._embedder, None
+        _release(engine, embedder)
 
     def __repr__(self) -> str:
         model = self._model_file.path.name if self._model_file else "closed"
@@ -496,7 +504,9 @@ class LlamaCPP(LLM):
         return _assembled(engine.stream(body))
 
     def _chat(self, messages: list[ChatMessage], options: GenerationOptions) -> ChatResponse:
-        return _as_chat(self._complete(self.messages_to_prompt(messages), options, True))
+        return chat_from_completion(
+            self._complete(self.messages_to_prompt(messages), options, True)
+        )
 
     def _stream_chat(
         self, messages: list[ChatMessage], options: GenerationOptions
@@ -504,6 +514,26 @@ class LlamaCPP(LLM):
         return _as_chat_stream(
             self._stream_complete(self.messages_to_prompt(messages), options, True)
         )
+
+    # Async answers are streamed underneath: cancelling the awaiting task closes the stream,
+    # and the engine stops generating (a plain call in a thread would run to the end).
+
+    async def _achat(self, messages: list[ChatMessage], options: GenerationOptions) -> ChatResponse:
+        return chat_from_completion(
+            await _last(iterate_in_thread(lambda: self._stream_complete_chat(messages, options)))
+        )
+
+    async def _acomplete(
+        self, prompt: str, options: GenerationOptions, formatted: bool
+    ) -> CompletionResponse:
+        return await _last(
+            iterate_in_thread(lambda: self._stream_complete(prompt, options, formatted))
+        )
+
+    def _stream_complete_chat(
+        self, messages: list[ChatMessage], options: GenerationOptions
+    ) -> Iterator[CompletionResponse]:
+        return self._stream_complete(self.messages_to_prompt(messages), options, True)
 
 
 def _adds_bos(model_file: ModelFile) -> bool:
@@ -528,15 +558,22 @@ def _assembled(chunks: Iterator[dict[str, Any]]) -> Generator[CompletionResponse
             close()
 
 
-def _as_chat(response: CompletionResponse) -> ChatResponse:
-    return ChatResponse(
-        message=ChatMessage(MessageRole.ASSISTANT, response.text),
-        delta=response.delta,
-        usage=response.usage,
-        timings=response.timings,
-        finish_reason=response.finish_reason,
-        raw=response.raw,
-    )
+def _release(engine: Engine | None, embedder: tuple[Path, Embedder] | None) -> None:
+    """Free a model that was swapped out, outside the lock: closing waits for its requests."""
+    if embedder is not None:
+        embedder[1].close()
+    if engine is not None:
+        engine.close()
+
+
+async def _last(responses: AsyncIterator[CompletionResponse]) -> CompletionResponse:
+    """The assembled answer that ends a stream, shaped like a non-streamed one."""
+    final: CompletionResponse | None = None
+    async for response in responses:
+        final = response
+    if final is None:
+        raise GenerationError("the engine ended the answer without a response")
+    return replace(final, delta=None)
 
 
 def _as_chat_stream(
@@ -544,7 +581,7 @@ def _as_chat_stream(
 ) -> Generator[ChatResponse, None, None]:
     try:
         for response in responses:
-            yield _as_chat(response)
+            yield chat_from_completion(response)
     finally:
         close = getattr(responses, "close", None)
         if close is not None:
