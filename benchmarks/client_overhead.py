@@ -439,11 +439,11 @@ def main() -> None:
     t_request, t_chunk, t_rps = rows["homefire HTTPClient"]
     print()
     print(
-        f"homefire OpenAILike over raw httpx: +{(request - raw_request) * 1e6:.0f} us/request "
+        f"homefire OpenAILike over raw httpx: {(request - raw_request) * 1e6:+.0f} us/request "
         "(goal <= +100)"
     )
     print(
-        f"  HTTPClient alone: +{(t_request - raw_request) * 1e6:.0f} us/request, "
+        f"  HTTPClient alone: {(t_request - raw_request) * 1e6:+.0f} us/request, "
         f"{t_chunk * 1e6:.1f} us/chunk, {t_rps / raw_rps:.2f}x raw async"
     )
     print(
@@ -455,7 +455,7 @@ def main() -> None:
         if other in rows:
             o_request, o_chunk, o_rps = rows[other]
             print(
-                f"{other}: +{(o_request - raw_request) * 1e6:.0f} us/request over raw, "
+                f"{other}: {(o_request - raw_request) * 1e6:+.0f} us/request over raw, "
                 f"{o_chunk * 1e6:.1f} us/chunk, {o_rps / raw_rps:.2f}x raw async; homefire is "
                 f"{o_request / request:.1f}x cheaper per request, {o_chunk / chunk:.1f}x per chunk"
             )
