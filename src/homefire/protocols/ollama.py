@@ -14,7 +14,7 @@ from homefire.errors import ProtocolError, StreamInterruptedError
 from homefire.lifecycle import Progress
 from homefire.options import GenerationOptions
 from homefire.protocols.errors import error_from_event
-from homefire.protocols.openai import parse_tool_calls
+from homefire.protocols.openai import _AssistantText, parse_tool_calls
 from homefire.types import (
     ChatMessage,
     ChatResponse,
@@ -259,13 +259,12 @@ class _Stream:
         return self.final
 
 
-class ChatStreamAssembler:
+class ChatStreamAssembler(_AssistantText):
     """Feed `/api/chat` NDJSON lines; get a ChatResponse per new piece, then `finish()`."""
 
     def __init__(self) -> None:
+        super().__init__()
         self._stream = _Stream()
-        self._content = ""
-        self._reasoning = ""
         self._calls: list[ToolCall] = []
 
     def feed(self, line: Any) -> ChatResponse | None:
@@ -276,20 +275,10 @@ class ChatStreamAssembler:
         piece = _text(message.get("content"))
         thought = _text(message.get("thinking"))
         self._calls.extend(parse_tool_calls(message.get("tool_calls"), start=len(self._calls)))
-        if not piece and not thought:
+        if not self._add(piece, thought):
             return None
-        self._content += piece
-        self._reasoning += thought
         return ChatResponse(
             message=self._message([]), delta=piece, reasoning_delta=thought or None, raw=parsed
-        )
-
-    def _message(self, calls: list[ToolCall]) -> ChatMessage:
-        return ChatMessage(
-            MessageRole.ASSISTANT,
-            self._content,
-            tool_calls=calls,
-            reasoning=self._reasoning or None,
         )
 
     def finish(self) -> ChatResponse:

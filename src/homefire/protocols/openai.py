@@ -300,7 +300,31 @@ class _StreamState:
         return self.finish_reason
 
 
-class ChatStreamAssembler:
+class _AssistantText:
+    """The assistant's content and reasoning as a chat stream adds to them (any dialect)."""
+
+    def __init__(self) -> None:
+        self._content = ""
+        self._reasoning = ""
+
+    def _add(self, piece: str, thought: str) -> bool:
+        """Append a streamed piece; False when it carried no text at all."""
+        if not piece and not thought:
+            return False
+        self._content += piece
+        self._reasoning += thought
+        return True
+
+    def _message(self, tool_calls: list[ToolCall]) -> ChatMessage:
+        return ChatMessage(
+            MessageRole.ASSISTANT,
+            self._content,
+            tool_calls=tool_calls,
+            reasoning=self._reasoning or None,
+        )
+
+
+class ChatStreamAssembler(_AssistantText):
     """Feed streamed chat chunks in order; get a ChatResponse per new piece, and a final one.
 
     The final response (from `finish()`) carries the finish reason, usage, timings and the
@@ -308,9 +332,8 @@ class ChatStreamAssembler:
     """
 
     def __init__(self) -> None:
+        super().__init__()
         self._state = _StreamState()
-        self._content = ""
-        self._reasoning = ""
         self._calls: dict[int, dict[str, Any]] = {}
 
     def feed(self, chunk: Any) -> ChatResponse | None:
@@ -324,12 +347,8 @@ class ChatStreamAssembler:
         thought = _reasoning(delta)
         if delta.get("tool_calls"):
             self._add_tool_fragments(delta["tool_calls"])
-        if not piece and not thought:
+        if not self._add(piece or "", thought or ""):
             return None
-        if piece:
-            self._content += piece
-        if thought:
-            self._reasoning += thought
         return ChatResponse(
             message=self._message([]),
             delta=piece or "",
@@ -356,14 +375,6 @@ class ChatStreamAssembler:
                     slot["arguments"] += arguments
                 elif isinstance(arguments, Mapping):
                     slot["arguments"] = dict(arguments)
-
-    def _message(self, tool_calls: list[ToolCall]) -> ChatMessage:
-        return ChatMessage(
-            MessageRole.ASSISTANT,
-            self._content,
-            tool_calls=tool_calls,
-            reasoning=self._reasoning or None,
-        )
 
     def finish(self) -> ChatResponse:
         """The closing response; raises StreamInterruptedError if the stream never finished."""
