@@ -131,3 +131,26 @@ def test_request_inside_an_open_stream(single: hf.LlamaCPP) -> None:
             assert single.complete("Hello", max_tokens=2, temperature=0).text
     finally:
         stream.close()
+
+
+def test_a_stream_left_open_in_another_thread_times_out_the_queue(
+    smollm2_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("llama_cpp")
+    from homefire.providers import _llama_cpp_python_engine as engine
+
+    monkeypatch.setattr(engine, "_QUEUE_WAIT_SECONDS", 0.5)
+    model = hf.LlamaCPP(smollm2_path, engine="llama-cpp-python", n_threads=2)
+    try:
+        stream = model.stream_complete("Once upon a time", max_tokens=50, temperature=0)
+        opened = threading.Event()
+        holder = threading.Thread(target=lambda: (next(stream), opened.set()), daemon=True)
+        holder.start()
+        assert opened.wait(WAIT)
+        with pytest.raises(hf.HomefireTimeoutError, match="close streams") as caught:
+            model.complete("Hello", max_tokens=2)
+        assert caught.value.which == "queue"
+        stream.close()  # type: ignore[attr-defined]
+        assert model.complete("Hello", max_tokens=2, temperature=0).text
+    finally:
+        model.close()

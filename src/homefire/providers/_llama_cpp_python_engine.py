@@ -19,6 +19,7 @@ from typing import Any
 
 from homefire.errors import (
     GenerationError,
+    HomefireTimeoutError,
     InvalidParameterError,
     MissingDependencyError,
 )
@@ -49,6 +50,10 @@ _OWNED = {
 _DROPPED = frozenset({"stream_options", "response_format", "json_schema", "model"})
 # How long close() waits for a running generation to reach its next token and stop.
 _CLOSE_WAIT_SECONDS = 30.0
+# How long a request waits for the one before it (this engine runs one at a time). Long
+# answers take minutes on a CPU; a stream that another thread stopped reading without closing
+# it holds the model for ever, and this bound turns that into an error instead of a hang.
+_QUEUE_WAIT_SECONDS = 600.0
 
 
 def _llama_cpp() -> Any:
@@ -175,7 +180,14 @@ class LlamaCppPythonEngine:
                 "this thread still has an open stream on this model; finish or close it "
                 "before starting another request (llama-cpp-python runs one at a time)"
             )
-        self._lock.acquire()
+        if not self._lock.acquire(timeout=_QUEUE_WAIT_SECONDS):
+            raise HomefireTimeoutError(
+                "queue",
+                _QUEUE_WAIT_SECONDS,
+                "waiting for another request on this model to finish (llama-cpp-python runs "
+                "one at a time; close streams you stop reading, or use engine='xllamacpp' "
+                "for parallel slots)",
+            )
         if self._llm is None or self._closing.is_set():
             self._lock.release()
             raise GenerationError(MODEL_CLOSED)
