@@ -84,6 +84,16 @@ class FakeOllama(FakeServer):
             return Reply(400, {"error": "json: cannot unmarshal array into Go value"})
         return body
 
+    def _body_and_model(self, request: Request) -> tuple[dict[str, Any], FakeModel] | Reply:
+        """The request's JSON body and the model it names, or the refusal Ollama sends."""
+        body = self._body(request)
+        if isinstance(body, Reply):
+            return body
+        model = self._resolve(body.get("model"))
+        if model is None:
+            return self._not_found(body.get("model"))
+        return body, model
+
     def _entry(self, model: FakeModel) -> dict[str, Any]:
         return {
             "name": model.name,
@@ -115,12 +125,10 @@ class FakeOllama(FakeServer):
         return Reply(200, {"models": items})
 
     def _show(self, request: Request) -> Reply:
-        body = self._body(request)
-        if isinstance(body, Reply):
-            return body
-        model = self._resolve(body.get("model"))
-        if model is None:
-            return self._not_found(body.get("model"))
+        found = self._body_and_model(request)
+        if isinstance(found, Reply):
+            return found
+        _, model = found
         return Reply(
             200,
             {
@@ -225,12 +233,10 @@ class FakeOllama(FakeServer):
         return [{"function": {"name": function["name"], "arguments": {"city": "Tokyo"}}}]
 
     def _chat(self, request: Request) -> Reply:
-        body = self._body(request)
-        if isinstance(body, Reply):
-            return body
-        model = self._resolve(body.get("model"))
-        if model is None:
-            return self._not_found(body.get("model"))
+        found = self._body_and_model(request)
+        if isinstance(found, Reply):
+            return found
+        body, model = found
         if body.get("tools") and "tools" not in model.capabilities:
             return Reply(
                 400, {"error": f"registry.ollama.ai/library/{model.name} does not support tools"}
@@ -251,12 +257,10 @@ class FakeOllama(FakeServer):
         return kept
 
     def _generate(self, request: Request) -> Reply:
-        body = self._body(request)
-        if isinstance(body, Reply):
-            return body
-        model = self._resolve(body.get("model"))
-        if model is None:
-            return self._not_found(body.get("model"))
+        found = self._body_and_model(request)
+        if isinstance(found, Reply):
+            return found
+        body, model = found
         prompt = body.get("prompt")
         if not prompt:
             return self._lifecycle(model, body) or Reply(500, {"error": "unreachable"})
