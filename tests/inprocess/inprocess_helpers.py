@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 import homefire as hf
@@ -16,3 +18,11 @@ FRANCE = [
 def require(engine: str) -> None:
     """Skip when an engine's package is missing (llama-cpp-python compiles on install)."""
     pytest.importorskip("xllamacpp" if engine == "xllamacpp" else "llama_cpp")
+
+
+def no_end(llm: hf.LlamaCPP) -> dict[str, Any]:
+    """`extra` that bans the end-of-turn tokens: the model would go on to the context's end."""
+    ends = [llm.tokenize("<|im_end|>")[0], llm.tokenize("<|endoftext|>")[0]]
+    if llm.engine == "xllamacpp":
+        return {"logit_bias": {str(t): -100.0 for t in ends}}
+    return {"logit_bias": dict.fromkeys(ends, -100.0)}

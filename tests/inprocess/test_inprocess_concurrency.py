@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from inprocess_helpers import FRANCE
+from inprocess_helpers import FRANCE, no_end
 
 import homefire as hf
 
@@ -28,14 +28,6 @@ def single(engine: str, smollm2_path: Path) -> Iterator[hf.LlamaCPP]:
     model = hf.LlamaCPP(smollm2_path, engine=engine, n_threads=2, context_window=2048, **slots)
     yield model
     model.close()
-
-
-def _no_end(llm: hf.LlamaCPP) -> dict[str, Any]:
-    """`extra` that bans the end-of-turn tokens: the model would go on to the context's end."""
-    ends = [llm.tokenize("<|im_end|>")[0], llm.tokenize("<|endoftext|>")[0]]
-    if llm.engine == "xllamacpp":
-        return {"logit_bias": {str(t): -100.0 for t in ends}}
-    return {"logit_bias": dict.fromkeys(ends, -100.0)}
 
 
 def test_eight_threads_get_correct_answers(llm: hf.LlamaCPP) -> None:
@@ -75,7 +67,7 @@ def test_closing_a_stream_stops_the_generation(single: hf.LlamaCPP) -> None:
     stream = cast(
         Generator[hf.CompletionResponse, None, None],
         single.stream_complete(
-            "Write a very long story.", max_tokens=4000, temperature=0, extra=_no_end(single)
+            "Write a very long story.", max_tokens=4000, temperature=0, extra=no_end(single)
         ),
     )
     pieces = [next(stream).delta for _ in range(3)]
@@ -94,7 +86,7 @@ def test_ctrl_c_cancels_a_blocking_call(single: hf.LlamaCPP) -> None:
     try:
         with pytest.raises(KeyboardInterrupt):
             single.complete(
-                "Write a very long story.", max_tokens=4000, temperature=0, extra=_no_end(single)
+                "Write a very long story.", max_tokens=4000, temperature=0, extra=no_end(single)
             )
     finally:
         timer.join(timeout=WAIT)
@@ -106,7 +98,7 @@ def test_ctrl_c_cancels_a_blocking_call(single: hf.LlamaCPP) -> None:
 async def test_leaving_an_async_stream_stops_the_generation(single: hf.LlamaCPP) -> None:
     count = 0
     async for _ in single.astream_complete(
-        "Write a very long story.", max_tokens=4000, temperature=0, extra=_no_end(single)
+        "Write a very long story.", max_tokens=4000, temperature=0, extra=no_end(single)
     ):
         count += 1
         if count == 3:

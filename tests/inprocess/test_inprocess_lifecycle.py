@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from inprocess_helpers import ENGINES, require
+from inprocess_helpers import ENGINES, no_end, require
 
 import homefire as hf
 from homefire.embedded import EMBEDDED_DEFAULTS
@@ -106,10 +106,15 @@ def test_close_cancels_a_stream_in_another_thread(child_engine: str, smollm2_pat
 
 async def test_cancelling_an_async_answer_stops_the_generation(llm: hf.LlamaCPP) -> None:
     with pytest.raises(TimeoutError):
-        await asyncio.wait_for(llm.acomplete(COUNTING, max_tokens=1500), 0.5)
+        await asyncio.wait_for(
+            llm.acomplete(COUNTING, max_tokens=1500, temperature=0, extra=no_end(llm)), 0.5
+        )
     assert _generating_threads() == []
     with pytest.raises(TimeoutError):
-        await asyncio.wait_for(llm.achat([hf.user(COUNTING)], max_tokens=1500), 0.5)
+        await asyncio.wait_for(
+            llm.achat([hf.user(COUNTING)], max_tokens=1500, temperature=0, extra=no_end(llm)),
+            0.5,
+        )
     assert _generating_threads() == []
     started = time.monotonic()
     answer = await llm.achat([hf.user("Say hi")], max_tokens=4)
