@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import homefire as hf
-from homefire.embedded import embedded_model_path
+from homefire.modelfiles.embedded import embedded_model_path
 
 CONTEXT = 2048
 PROMPT_MESSAGES = [

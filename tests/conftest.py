@@ -58,7 +58,7 @@ def scripted() -> type[Scripted]:
 @pytest.fixture(scope="session")
 def smollm2_server() -> Iterator[Any]:
     """A real llama.cpp server (the in-process engine in a child process) serving SmolLM2."""
-    from homefire.launch import launch
+    from homefire.servers.launch import launch
 
     with launch(context_window=2048, n_threads=2, ready_timeout=120) as server:
         yield server

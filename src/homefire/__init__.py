@@ -1,7 +1,8 @@
 """homefire: one fast, typed interface to every local LLM runtime.
 
-`import homefire` loads nothing but this table: each public name is imported from its
-module on first use, so no provider, engine, CLI or framework is loaded until needed.
+`import homefire` loads nothing but this table (and the provider registry it reads, a table
+too): each public name is imported from its module on first use, so no provider, engine, CLI
+or framework is loaded until needed.
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from homefire._version import __version__
+from homefire.providers._registry import public_classes
 
 _EXPORTS: dict[str, str] = {
     # types
@@ -28,10 +30,13 @@ _EXPORTS: dict[str, str] = {
     "tool": "homefire.types",
     "GenerationOptions": "homefire.options",
     # the base classes
-    "LLM": "homefire.llm",
-    "CustomLLM": "homefire.custom",
+    "LLM": "homefire.llm.base",
+    "CustomLLM": "homefire.llm.custom",
+    "Progress": "homefire.progress",
     # errors
     "HomefireError": "homefire.errors",
+    "EngineLoadError": "homefire.errors",
+    "ContextTruncatedWarning": "homefire.errors",
     "InvalidParameterError": "homefire.errors",
     "MissingDependencyError": "homefire.errors",
     "NotSupportedError": "homefire.errors",
@@ -53,29 +58,23 @@ _EXPORTS: dict[str, str] = {
     "HomefireTimeoutError": "homefire.errors",
     "StructuredOutputError": "homefire.errors",
     # tools, structured output and embeddings
-    "tool_spec": "homefire.tools",
-    "run_tool_calls": "homefire.tools",
-    "Embedding": "homefire.embeddings",
-    # providers
-    "LlamaCPP": "homefire.providers.llamacpp",
-    "Llamafile": "homefire.providers.llamafile",
+    "tool_spec": "homefire.llm.tools",
+    "run_tool_calls": "homefire.llm.tools",
+    "Embedding": "homefire.providers.embedding",
+    # providers (their classes come from the registry, below), connecting and serving
     "LlamaCppServer": "homefire.providers.llamafile",
-    "OpenAILike": "homefire.providers.openai_like",
-    "LMStudio": "homefire.providers.lmstudio",
-    "LocalAI": "homefire.providers.localai",
-    "Xinference": "homefire.providers.xinference",
-    "Ollama": "homefire.providers.ollama",
-    "connect": "homefire.endpoints",
-    "discover": "homefire.discovery",
-    "launch": "homefire.launch",
+    "connect": "homefire.servers.connect",
+    "discover": "homefire.servers.discover",
+    "launch": "homefire.servers.launch",
     "Timeouts": "homefire.http.config",
     "RetryPolicy": "homefire.http.config",
-    "download_model": "homefire.download",
+    "download_model": "homefire.modelfiles.download",
     # model files and the hardware-aware planner
-    "ModelFile": "homefire.modelfile",
-    "read_model_file": "homefire.modelfile",
+    "ModelFile": "homefire.modelfiles.gguf",
+    "read_model_file": "homefire.modelfiles.gguf",
     "plan": "homefire.planner",
     "detect_hardware": "homefire.planner",
+    **public_classes(),
 }
 
 __all__ = ["__version__", *_EXPORTS]
@@ -96,17 +95,14 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     # `X as X` marks each name as re-exported for type checkers.
-    from homefire.custom import CustomLLM as CustomLLM
-    from homefire.discovery import discover as discover
-    from homefire.download import download_model as download_model
-    from homefire.embeddings import Embedding as Embedding
-    from homefire.endpoints import connect as connect
     from homefire.errors import APIStatusError as APIStatusError
     from homefire.errors import AuthenticationError as AuthenticationError
     from homefire.errors import ChatTemplateError as ChatTemplateError
     from homefire.errors import ChecksumMismatchError as ChecksumMismatchError
     from homefire.errors import ContextOverflowError as ContextOverflowError
+    from homefire.errors import ContextTruncatedWarning as ContextTruncatedWarning
     from homefire.errors import DownloadError as DownloadError
+    from homefire.errors import EngineLoadError as EngineLoadError
     from homefire.errors import GenerationError as GenerationError
     from homefire.errors import HomefireError as HomefireError
     from homefire.errors import HomefireTimeoutError as HomefireTimeoutError
@@ -124,14 +120,19 @@ if TYPE_CHECKING:
     from homefire.errors import StructuredOutputError as StructuredOutputError
     from homefire.http.config import RetryPolicy as RetryPolicy
     from homefire.http.config import Timeouts as Timeouts
-    from homefire.launch import launch as launch
-    from homefire.llm import LLM as LLM
-    from homefire.modelfile import ModelFile as ModelFile
-    from homefire.modelfile import read_model_file as read_model_file
+    from homefire.llm.base import LLM as LLM
+    from homefire.llm.custom import CustomLLM as CustomLLM
+    from homefire.llm.tools import run_tool_calls as run_tool_calls
+    from homefire.llm.tools import tool_spec as tool_spec
+    from homefire.modelfiles.download import download_model as download_model
+    from homefire.modelfiles.gguf import ModelFile as ModelFile
+    from homefire.modelfiles.gguf import read_model_file as read_model_file
     from homefire.options import GenerationOptions as GenerationOptions
     from homefire.planner import detect_hardware as detect_hardware
     from homefire.planner import plan as plan
-    from homefire.providers.llamacpp import LlamaCPP as LlamaCPP
+    from homefire.progress import Progress as Progress
+    from homefire.providers.embedding import Embedding as Embedding
+    from homefire.providers.llamacpp.model import LlamaCPP as LlamaCPP
     from homefire.providers.llamafile import LlamaCppServer as LlamaCppServer
     from homefire.providers.llamafile import Llamafile as Llamafile
     from homefire.providers.lmstudio import LMStudio as LMStudio
@@ -139,8 +140,9 @@ if TYPE_CHECKING:
     from homefire.providers.ollama import Ollama as Ollama
     from homefire.providers.openai_like import OpenAILike as OpenAILike
     from homefire.providers.xinference import Xinference as Xinference
-    from homefire.tools import run_tool_calls as run_tool_calls
-    from homefire.tools import tool_spec as tool_spec
+    from homefire.servers.connect import connect as connect
+    from homefire.servers.discover import discover as discover
+    from homefire.servers.launch import launch as launch
     from homefire.types import ChatMessage as ChatMessage
     from homefire.types import ChatResponse as ChatResponse
     from homefire.types import CompletionResponse as CompletionResponse

@@ -2,6 +2,32 @@
 
 Each message says what happened and what to do about it; the attributes carry the facts
 (paths, URLs, token counts, which timeout) so callers can branch without parsing text.
+No other exception type leaves a public call.
+
+    HomefireError
+    ├── InvalidParameterError (also ValueError)   a bad argument, refused before any work
+    ├── MissingDependencyError (also ImportError) an optional package is not installed
+    ├── NotSupportedError                         the backend cannot do this at all
+    ├── ModelFileError                            a missing, damaged or unusable model file
+    │   └── EngineLoadError                       the engine refused a file that reads fine
+    ├── InsufficientMemoryError                   the model does not fit with these settings
+    ├── ChatTemplateError                         a chat template failed or broke the rules
+    ├── DownloadError                             a model download failed
+    │   └── ChecksumMismatchError
+    ├── ContextOverflowError                      the prompt does not fit the context window
+    ├── GenerationError                           the engine or server failed mid-answer
+    │   ├── StreamInterruptedError                a stream ended before it was complete
+    │   └── StructuredOutputError                 the answer does not fit the schema
+    ├── ServerError                               a server failed or could not be reached
+    │   ├── ServerNotRunningError                 nothing listens at the URL
+    │   ├── APIStatusError                        an HTTP error status
+    │   │   ├── AuthenticationError
+    │   │   ├── ModelNotFoundError
+    │   │   └── ServerBusyError                   loading, rate-limited or out of slots
+    │   └── ProtocolError                         an answer that cannot be understood
+    └── HomefireTimeoutError (also TimeoutError)  a wait ran past its limit
+
+    ContextTruncatedWarning (a UserWarning)       a server silently dropped part of a prompt
 """
 
 from __future__ import annotations
@@ -50,6 +76,28 @@ class ModelFileError(HomefireError):
         self.problem = problem
         message = f"bad model file {path!r}: {problem}"
         super().__init__(f"{message}. {hint}" if hint else message)
+
+
+class EngineLoadError(ModelFileError):
+    """The engine refused a file whose header reads fine.
+
+    `out_of_memory` is True when a failed allocation explains it, or when the engine's
+    message cannot tell one apart from other load failures (`memory_certain` False then):
+    a smaller load may work.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        problem: str,
+        hint: str,
+        *,
+        out_of_memory: bool,
+        memory_certain: bool = True,
+    ) -> None:
+        super().__init__(path, problem, hint)
+        self.out_of_memory = out_of_memory
+        self.memory_certain = memory_certain
 
 
 class InsufficientMemoryError(HomefireError):
@@ -200,3 +248,10 @@ class HomefireTimeoutError(HomefireError, TimeoutError):
             f"{which} timeout of {seconds:g}s fired while {what}; raise the {which} timeout "
             "if the backend is just slow"
         )
+
+
+# --- warnings -----------------------------------------------------------------------------
+
+
+class ContextTruncatedWarning(UserWarning):
+    """Ollama filled its context window; part of the prompt was probably dropped."""

@@ -6,11 +6,12 @@ the one place where names, types and ranges are checked, before any model or ser
 
 from __future__ import annotations
 
-import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, TypedDict
 
+from homefire._validate import integer, number
 from homefire.errors import InvalidParameterError
 
 
@@ -73,23 +74,8 @@ class GenerationOptions:
 
 
 _KNOWN = frozenset(GenerationKwargs.__annotations__)
-
-
-def _number(name: str, value: Any, low: float, high: float = math.inf) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise InvalidParameterError(name, f"must be a finite number, got {value!r}")
-    if not low <= value <= high:
-        upper = "" if high == math.inf else f" and at most {high:g}"
-        raise InvalidParameterError(name, f"must be at least {low:g}{upper}, got {value!r}")
-    return float(value)
-
-
-def _integer(name: str, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidParameterError(name, f"must be an integer, got {value!r}")
-    if value < low:
-        raise InvalidParameterError(name, f"must be at least {low}, got {value!r}")
-    return value
+# llama.cpp seeds are unsigned 32-bit; -1 asks for a random one.
+_SEED_MAX = 2**32 - 1
 
 
 def _stop(value: Any) -> tuple[str, ...]:
@@ -102,9 +88,54 @@ def _stop(value: Any) -> tuple[str, ...]:
 def _tools(value: Any) -> tuple[dict[str, Any], ...]:
     if isinstance(value, str | Mapping) or not isinstance(value, Sequence):
         raise InvalidParameterError("tools", "must be a list of functions or tool specs")
-    from homefire.tools import tool_spec
+    for item in value:
+        if not isinstance(item, Mapping):
+            raise InvalidParameterError(
+                "tools",
+                f"each tool must be a function or a tool spec dict, got {type(item).__name__}",
+            )
+    return tuple(function_spec(item) for item in value)
 
-    return tuple(tool_spec(item) for item in value)
+
+_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_EMPTY_PARAMETERS: dict[str, Any] = {"type": "object", "properties": {}}
+
+
+def wrap_function(name: str, description: str, parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """The OpenAI function-tool spec of a name, a description and a parameters schema."""
+    if not _NAME.match(name):
+        raise InvalidParameterError(
+            "tools", f"tool name {name!r} must be 1-64 letters, digits, '_' or '-'"
+        )
+    function: dict[str, Any] = {"name": name}
+    if description:
+        function["description"] = description
+    function["parameters"] = dict(parameters)
+    return {"type": "function", "function": function}
+
+
+def function_spec(tool: Mapping[str, Any]) -> dict[str, Any]:
+    """A checked OpenAI function-tool spec from a spec dict (`{"type": "function", ...}` or the
+    bare function); `homefire.llm.tools.tool_spec` turns functions and models into these."""
+    function = tool.get("function") if "function" in tool else tool
+    if tool.get("type", "function") != "function" or not isinstance(function, Mapping):
+        raise InvalidParameterError(
+            "tools",
+            'a tool dict must be {"type": "function", "function": {"name": ..., '
+            '"parameters": {...}}} or {"name": ..., "parameters": {...}}',
+        )
+    name = function.get("name")
+    if not isinstance(name, str):
+        raise InvalidParameterError("tools", f"the tool spec has no string 'name': {tool!r}")
+    parameters = function.get("parameters", _EMPTY_PARAMETERS)
+    if not isinstance(parameters, Mapping) or parameters.get("type", "object") != "object":
+        raise InvalidParameterError(
+            "tools", f"the parameters of tool {name!r} must be a JSON schema of type 'object'"
+        )
+    description = function.get("description", "")
+    if not isinstance(description, str):
+        raise InvalidParameterError("tools", f"the description of tool {name!r} must be a string")
+    return wrap_function(name, description, {"type": "object", **parameters})
 
 
 def parse_options(kwargs: Mapping[str, Any]) -> GenerationOptions:
@@ -122,15 +153,15 @@ def parse_options(kwargs: Mapping[str, Any]) -> GenerationOptions:
         if value is None:
             continue
         if name in ("temperature", "repeat_penalty"):
-            values[name] = _number(name, value, 0.0)
+            values[name] = number(name, value, low=0.0)
         elif name in ("top_p", "min_p"):
-            values[name] = _number(name, value, 0.0, 1.0)
+            values[name] = number(name, value, low=0.0, high=1.0)
         elif name == "max_tokens":
-            values[name] = _integer(name, value, 1)
+            values[name] = integer(name, value, low=1)
         elif name == "top_k":
-            values[name] = _integer(name, value, 0)
+            values[name] = integer(name, value, low=0)
         elif name == "seed":
-            values[name] = _integer(name, value, -1)
+            values[name] = integer(name, value, low=-1, high=_SEED_MAX)
         elif name == "stop":
             values[name] = _stop(value)
         elif name == "tools":

@@ -240,6 +240,10 @@ def chat_from_completion(response: CompletionResponse) -> ChatResponse:
 
 @dataclass(slots=True)
 class LLMMetadata:
+    """What an LLM can do. `supports_tools`: `tools=` works (natively, or through homefire's
+    constrained fallback); `is_function_calling_model`: the model itself was made for tool
+    calls (its chat template or its server says so; False when that is unknown)."""
+
     context_window: int = 4096
     num_output: int = 256
     model_name: str = "unknown"
@@ -261,3 +265,14 @@ class ModelInfo:
     size_bytes: int | None = None
     capabilities: list[str] = field(default_factory=list)
     raw: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class LoadRequest:
+    """What `load()` was asked: which model, and the settings to load it with where the
+    backend takes them (context length, GPU offload, idle time-to-live)."""
+
+    model: str | None = None
+    context_length: int | None = None
+    gpu: float | str | None = None
+    ttl: int | str | None = None

@@ -12,8 +12,8 @@ import pytest
 
 from homefire.cli.chat_cmd import _print_json, _repl, _stream_to_stdout
 from homefire.cli.models_cmd import _size
-from homefire.custom import CustomLLM
 from homefire.errors import ContextOverflowError
+from homefire.llm.custom import CustomLLM
 from homefire.types import CompletionResponse, Timings, Usage, system
 
 pytestmark = pytest.mark.unit

@@ -6,7 +6,7 @@ import pytest
 
 import homefire as hf
 from homefire.errors import ChatTemplateError
-from homefire.templates import render_chat_template
+from homefire.llm.templates import render_chat_template
 
 pytestmark = pytest.mark.unit
 

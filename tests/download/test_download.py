@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from loopback_files import FileServer, Route
 
 import homefire as hf
-from homefire.download import _safe_name, download_model
+from homefire.modelfiles.download import _safe_name, download_model
 
 pytestmark = pytest.mark.unit
 
@@ -304,7 +304,7 @@ def test_progress_bar_on_a_terminal(file_server: FileServer, tmp_path: Path) -> 
     file_server.add("/bar.gguf", Route(BODY))
     script = (
         "import sys\n"
-        "from homefire.download import download_model\n"
+        "from homefire.modelfiles.download import download_model\n"
         "print(download_model(sys.argv[1], cache_dir=sys.argv[2]))\n"
     )
     main, secondary = pty.openpty()

@@ -10,7 +10,7 @@ import pytest
 
 @pytest.fixture(scope="session")
 def embedding_server() -> Iterator[Any]:
-    from homefire.launch import launch
+    from homefire.servers.launch import launch
 
     with launch(
         context_window=512, n_threads=2, ready_timeout=120, extra_args=["--embeddings"]

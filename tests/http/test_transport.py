@@ -12,7 +12,7 @@ from loopback import LoopbackServer, chunked, hang_up, partial, reply, sequence,
 
 import homefire as hf
 from homefire.http import HTTPClient, RetryPolicy, Timeouts
-from homefire.launch import free_port
+from homefire.servers.launch import free_port
 
 pytestmark = pytest.mark.unit
 

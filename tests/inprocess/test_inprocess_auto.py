@@ -19,7 +19,7 @@ import pytest
 from inprocess_helpers import ENGINES, require
 
 import homefire as hf
-from homefire.modelfile import read_model_file
+from homefire.modelfiles.gguf import read_model_file
 from homefire.planner import Hardware, detect_hardware, plan
 from homefire.providers.llamacpp import CONTEXT_CAP
 

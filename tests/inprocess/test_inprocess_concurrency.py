@@ -129,7 +129,7 @@ def test_a_stream_left_open_in_another_thread_times_out_the_queue(
     smollm2_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pytest.importorskip("llama_cpp")
-    from homefire.providers import _llama_cpp_python_engine as engine
+    from homefire.providers.llamacpp import llama_cpp_python as engine
 
     monkeypatch.setattr(engine, "_QUEUE_WAIT_SECONDS", 0.5)
     model = hf.LlamaCPP(smollm2_path, engine="llama-cpp-python", n_threads=2)

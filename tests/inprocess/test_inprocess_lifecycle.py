@@ -18,7 +18,7 @@ import pytest
 from inprocess_helpers import ENGINES, no_end, require
 
 import homefire as hf
-from homefire.embedded import EMBEDDED_DEFAULTS
+from homefire.modelfiles.embedded import EMBEDDED_DEFAULTS
 
 pytestmark = pytest.mark.integration
 

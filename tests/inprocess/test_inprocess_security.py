@@ -86,7 +86,7 @@ def test_hostile_template_argument_runs_nothing(
 def listening(smollm2_path: Path) -> Iterator[str]:
     require("xllamacpp")
     llm = hf.LlamaCPP(smollm2_path, n_threads=2, context_window=512, n_parallel=1)
-    from homefire.providers._xllamacpp_engine import XLlamaCppEngine
+    from homefire.providers.llamacpp.xllamacpp import XLlamaCppEngine
 
     engine = llm._engine
     assert isinstance(engine, XLlamaCppEngine)

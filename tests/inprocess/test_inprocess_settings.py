@@ -10,7 +10,7 @@ import pytest
 from inprocess_helpers import ENGINES, require
 
 import homefire as hf
-from homefire.embedded import EMBEDDED_FILE, embedded_model_path
+from homefire.modelfiles.embedded import EMBEDDED_FILE, embedded_model_path
 
 pytestmark = pytest.mark.unit
 

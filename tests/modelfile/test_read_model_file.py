@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from homefire import ModelFile, ModelFileError, read_model_file
-from homefire.modelfile import ArrayInfo
+from homefire.modelfiles.gguf import ArrayInfo
 from tinymodels import write_tiny_model
 
 pytestmark = pytest.mark.unit

@@ -22,7 +22,7 @@ import pytest
 from fakes.lmstudio import FakeLMStudio
 from fakes.localai import FakeLocalAI
 from fakes.ollama import FakeOllama
-from homefire.launch import LaunchedServer, launch
+from homefire.servers.launch import LaunchedServer, launch
 
 REPO = Path(__file__).resolve().parents[2]
 XINFERENCE_VENV = Path(os.environ.get("XINFERENCE_VENV", REPO / ".xinference-venv"))

@@ -10,9 +10,9 @@ import homefire as hf
 from fakes.lmstudio import FakeLMStudio
 from fakes.localai import FakeLocalAI
 from fakes.ollama import FakeOllama
-from homefire.discovery import adiscover
-from homefire.launch import LaunchedServer
 from homefire.protocols.fingerprint import ServerKind
+from homefire.servers.discover import adiscover
+from homefire.servers.launch import LaunchedServer
 
 
 @pytest.mark.unit

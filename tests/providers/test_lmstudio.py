@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import pytest
 
 import homefire as hf
 from fakes._server import FakeServer, Reply, Request
 from fakes.lmstudio import FakeLMStudio, Instance
-from homefire.lifecycle import Progress
+from homefire.progress import Progress
 
 pytestmark = pytest.mark.unit
 
@@ -86,7 +87,7 @@ def test_what_lm_studio_rejects(fake_lmstudio: FakeLMStudio) -> None:
 
 def test_unknown_route_answered_200_is_still_an_error(fake_lmstudio: FakeLMStudio) -> None:
     llm = hf.LMStudio(MODEL, base_url=fake_lmstudio.base_url)
-    llm.chat_path = "/api/v9/chat"  # type: ignore[misc]
+    llm.chat_route = dataclasses.replace(llm.chat_route, path="/api/v9/chat")  # type: ignore[misc]
     with pytest.raises(hf.GenerationError, match="Unexpected endpoint"):
         llm.chat("hi")
 

@@ -6,7 +6,7 @@ import pytest
 
 import homefire as hf
 from fakes.localai import FakeLocalAI
-from homefire.lifecycle import Progress
+from homefire.progress import Progress
 
 pytestmark = pytest.mark.unit
 

@@ -6,8 +6,8 @@ import pytest
 
 import homefire as hf
 from fakes.ollama import FakeOllama
-from homefire.lifecycle import Progress
-from homefire.providers.ollama import ContextTruncatedWarning
+from homefire.errors import ContextTruncatedWarning
+from homefire.progress import Progress
 
 pytestmark = pytest.mark.unit
 

@@ -7,10 +7,12 @@ real server checks the bodies they build and the answers they parse against real
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 import homefire as hf
-from homefire.launch import LaunchedServer
+from homefire.servers.launch import LaunchedServer
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +50,7 @@ async def test_localai_async_and_completion(llamacpp_server: LaunchedServer) -> 
 
 def test_lmstudio_openai_body_on_a_real_server(llamacpp_server: LaunchedServer) -> None:
     llm = hf.LMStudio("smollm2", base_url=llamacpp_server.base_url, api_key=llamacpp_server.api_key)
-    llm.chat_path = "/v1/chat/completions"  # type: ignore[misc]
+    llm.chat_route = dataclasses.replace(llm.chat_route, path="/v1/chat/completions")  # type: ignore[misc]
     answer = llm.chat(QUESTION, temperature=0.0, max_tokens=24)
     assert "Paris" in answer.text
     assert answer.timings is not None and answer.timings.generated_tokens

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import homefire as hf
-from homefire.lifecycle import Progress
+from homefire.progress import Progress
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from realserver import start_real_server
 
-from homefire.launch import LaunchedServer
+from homefire.servers.launch import LaunchedServer
 
 
 @pytest.fixture(scope="session")

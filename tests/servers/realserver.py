@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib.metadata
 from pathlib import Path
 
-from homefire.launch import LaunchedServer, launch
+from homefire.servers.launch import LaunchedServer, launch
 
 
 def smollm2_path() -> Path:

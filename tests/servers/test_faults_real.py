@@ -15,8 +15,8 @@ import pytest
 from realserver import smollm2_path, start_real_server
 
 import homefire as hf
-from homefire.launch import LaunchedServer, free_port, launch
 from homefire.protocols.llamacpp import Health
+from homefire.servers.launch import LaunchedServer, free_port, launch
 
 pytestmark = pytest.mark.integration
 
@@ -187,7 +187,14 @@ async def test_async_cut_connection_is_interrupted(
 def test_port_answers_503_while_loading_then_ready() -> None:
     port = free_port()
     env = {**os.environ, "HOMEFIRE_API_KEY": "k"}
-    argv = [sys.executable, "-m", "homefire.serve", str(smollm2_path()), "--port", str(port)]
+    argv = [
+        sys.executable,
+        "-m",
+        "homefire.servers.serve",
+        str(smollm2_path()),
+        "--port",
+        str(port),
+    ]
     process = subprocess.Popen(
         [*argv, "--threads", "2"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )

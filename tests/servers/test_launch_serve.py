@@ -10,8 +10,8 @@ import pytest
 from realserver import smollm2_path
 
 import homefire as hf
-from homefire.launch import launch
-from homefire.serve import API_KEY_ENV, resolve_api_key, run
+from homefire.servers.launch import launch
+from homefire.servers.serve import API_KEY_ENV, resolve_api_key, run
 
 # Stands in for a `llama-server` binary: takes llama-server's arguments and environment and
 # runs homefire's own server with them, so the binary route is exercised end to end.
@@ -23,8 +23,8 @@ for flag in ("-m", "--host", "--port", "--parallel", "-c", "-t"):
 args = parser.parse_args()
 os.environ["{API_KEY_ENV}"] = os.environ["LLAMA_API_KEY"]
 ctx = str(int(args.c) // int(args.parallel))
-argv = [sys.executable, "-m", "homefire.serve", args.m, "--host", args.host, "--port", args.port,
-        "--parallel", args.parallel, "--ctx", ctx, "--threads", args.t]
+argv = [sys.executable, "-m", "homefire.servers.serve", args.m, "--host", args.host,
+        "--port", args.port, "--parallel", args.parallel, "--ctx", ctx, "--threads", args.t]
 os.execv(sys.executable, argv)
 """
 

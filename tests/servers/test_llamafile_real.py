@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 import homefire as hf
-from homefire.launch import LaunchedServer
 from homefire.providers.llamafile import Llamafile
+from homefire.servers.launch import LaunchedServer
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 from realserver import smollm2_path
 
-from homefire.launch import free_port
+from homefire.servers.launch import free_port
 
 openai = pytest.importorskip("openai")
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from homefire.partial_json import parse_partial_json
+from homefire.llm.partial_json import parse_partial_json
 
 pytestmark = pytest.mark.unit
 

@@ -8,8 +8,8 @@ import pydantic
 import pytest
 
 import homefire as hf
-from homefire.schema import check_value, inline_refs
-from homefire.structured import schema_of
+from homefire.llm.schema import check_value, inline_refs
+from homefire.llm.structured import schema_of
 
 pytestmark = pytest.mark.unit
 

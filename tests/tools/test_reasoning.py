@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from homefire.reasoning import ThinkSplitter, split_think
+from homefire.llm.reasoning import ThinkSplitter, split_think
 
 pytestmark = pytest.mark.unit
 

@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 
 import homefire as hf
+from homefire.llm.schema import check_value
+from homefire.llm.tool_prompting import tool_call_schema
+from homefire.llm.tools import tool_spec
 from homefire.options import parse_options
-from homefire.schema import check_value
-from homefire.tool_prompting import tool_call_schema
 
 pytestmark = pytest.mark.unit
 
@@ -30,18 +31,22 @@ CALL = json.dumps({"name": "get_weather", "arguments": {"city": "Paris"}})
 
 def test_schema_enforces_the_choice() -> None:
     named = tool_call_schema(
-        parse_options({"tools": [get_weather, get_time], "tool_choice": "get_time"})
+        parse_options(
+            {"tools": [tool_spec(get_weather), tool_spec(get_time)], "tool_choice": "get_time"}
+        )
     )
     assert named["properties"]["name"]["enum"] == ["get_time"]
     assert check_value({"name": "get_time", "arguments": {"zone": "UTC"}}, named) is None
     assert check_value({"name": "get_weather", "arguments": {"city": "x"}}, named)
     required = tool_call_schema(
-        parse_options({"tools": [get_weather, get_time], "tool_choice": "required"})
+        parse_options(
+            {"tools": [tool_spec(get_weather), tool_spec(get_time)], "tool_choice": "required"}
+        )
     )
     assert len(required["anyOf"]) == 2
     assert check_value({"content": "hi"}, required)
     assert check_value({"name": "get_weather", "arguments": {}}, required)  # city is required
-    auto = tool_call_schema(parse_options({"tools": [get_weather]}))
+    auto = tool_call_schema(parse_options({"tools": [tool_spec(get_weather)]}))
     assert check_value({"content": "hi"}, auto) is None
 
 

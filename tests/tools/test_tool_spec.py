@@ -8,7 +8,7 @@ import pydantic
 import pytest
 
 import homefire as hf
-from homefire.tools import parse_docstring, run_tool_calls, tool_spec
+from homefire.llm.tools import parse_docstring, run_tool_calls, tool_spec
 
 pytestmark = pytest.mark.unit
 
@@ -201,12 +201,12 @@ def test_options_accept_functions_and_check_tool_choice() -> None:
     llm_options = hf.GenerationOptions()
     from homefire.options import parse_options
 
-    options = parse_options({"tools": [get_weather], "tool_choice": "get_weather"})
+    options = parse_options({"tools": [tool_spec(get_weather)], "tool_choice": "get_weather"})
     assert options.tools is not None
     assert options.tools[0]["function"]["name"] == "get_weather"
     assert llm_options.tools is None
     with pytest.raises(hf.InvalidParameterError, match="not one of the tools"):
-        parse_options({"tools": [get_weather], "tool_choice": "other"})
+        parse_options({"tools": [tool_spec(get_weather)], "tool_choice": "other"})
 
 
 def test_docstring_summary_stops_at_sections() -> None:

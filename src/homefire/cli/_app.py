@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from homefire import __version__
+from homefire._version import __version__
 from homefire.cli._common import debug_option, render_error
 from homefire.errors import HomefireError, NotSupportedError
 

@@ -19,7 +19,7 @@ from homefire.errors import InvalidParameterError
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from homefire.llm import LLM
+    from homefire.llm.base import LLM
 
 F = TypeVar("F", bound="Callable[..., Any]")
 
@@ -82,7 +82,7 @@ def resolve_llm(model: str | None, engine: str | None, **kwargs: Any) -> LLM:
     """
     options = {name: value for name, value in kwargs.items() if value is not None}
     if model is not None and _is_endpoint(model):
-        from homefire.endpoints import connect
+        from homefire.servers.connect import connect
 
         if engine is not None and model.lower().startswith("llamacpp:"):
             options["engine"] = engine
@@ -95,7 +95,7 @@ def resolve_llm(model: str | None, engine: str | None, **kwargs: Any) -> LLM:
             raise InvalidParameterError(
                 "model", f"{model!r} is not a URL to a .gguf file; pass a .gguf path or URL"
             )
-        from homefire.download import download_model
+        from homefire.modelfiles.download import download_model
 
         path = str(download_model(model))
     elif model is not None and not model.lower().endswith(".gguf") and not os.path.isfile(model):
@@ -110,10 +110,11 @@ def resolve_llm(model: str | None, engine: str | None, **kwargs: Any) -> LLM:
 
 def _is_endpoint(model: str) -> bool:
     """Whether `--model` names a server rather than a model file."""
-    from homefire.endpoints import PROVIDERS, config_path, load_config
+    from homefire.providers import _registry
+    from homefire.servers.config import config_path, load_config
 
-    scheme = model.split(":", 1)[0].lower()
-    if scheme in PROVIDERS or (scheme == "llamacpp" and ":" in model):
+    scheme, colon, _ = model.partition(":")
+    if colon and _registry.find(scheme) is not None:
         return True
     if model.lower().startswith(("http://", "https://")):
         return not model.split("?", 1)[0].lower().endswith(".gguf")

@@ -22,7 +22,7 @@ from homefire.errors import HomefireError
 from homefire.types import ChatMessage, ChatResponse, CompletionResponse, assistant, system, user
 
 if TYPE_CHECKING:
-    from homefire.llm import LLM
+    from homefire.llm.base import LLM
     from homefire.options import GenerationKwargs
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -27,7 +27,7 @@ def command(
 
     A HOST may be a name, host:port or a URL.
     """
-    from homefire.discovery import USUAL_PORTS, discover
+    from homefire.servers.discover import USUAL_PORTS, discover
 
     found = discover(
         list(hosts), ports=ports or USUAL_PORTS, probe_timeout=timeout, with_models=not no_models

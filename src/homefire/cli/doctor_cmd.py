@@ -15,7 +15,7 @@ _MARKS = {"ok": ("ok", "green"), "fail": ("FAIL", "red"), "skip": ("skip", "yell
 
 
 def _print(check: object) -> None:
-    from homefire.doctor import Check
+    from homefire.servers.doctor import Check
 
     assert isinstance(check, Check)
     mark, colour = _MARKS[check.status]
@@ -41,7 +41,7 @@ def command(
     target: str | None, model: str | None, context_length: int | None, api_key: str | None
 ) -> None:
     """Check TARGET step by step: reachable, server, ready, auth, model, loaded, context, test."""
-    from homefire.doctor import Doctor
+    from homefire.servers.doctor import Doctor
 
     targets = [target] if target else _local_servers()
     failed = False
@@ -58,7 +58,7 @@ def command(
 
 
 def _local_servers() -> list[str]:
-    from homefire.discovery import discover
+    from homefire.servers.discover import discover
 
     found = discover(with_models=False)
     if not found:

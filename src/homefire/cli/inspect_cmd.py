@@ -16,7 +16,7 @@ from homefire.cli._common import debug_option
 @debug_option
 def command(model: str, as_json: bool) -> None:
     """Show what the GGUF file MODEL contains: architecture, size, context, heads, template."""
-    from homefire.modelfile import read_model_file
+    from homefire.modelfiles.gguf import read_model_file
     from homefire.planner.report import describe_model
 
     facts = describe_model(read_model_file(model))

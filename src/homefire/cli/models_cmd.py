@@ -9,28 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import click
 
 from homefire.cli._common import debug_option, loading, stderr_is_tty
-from homefire.errors import NotSupportedError
-from homefire.lifecycle import Progress
-from homefire.llm import LLM
+from homefire.llm.base import LLM
+from homefire.progress import Progress
 from homefire.types import ModelInfo
 
 
 def _connect(endpoint: str) -> LLM:
-    from homefire.endpoints import connect
+    from homefire.servers.connect import connect
 
     return connect(endpoint)
-
-
-def _method(llm: LLM, name: str) -> Callable[..., Any]:
-    method = getattr(llm, name, None)
-    if method is None:
-        raise NotSupportedError(f"{type(llm).__name__} cannot {name} models")
-    return method  # type: ignore[no-any-return]
 
 
 def _size(value: int | None) -> str:
@@ -102,7 +93,7 @@ def models(endpoint: str) -> None:
     """List the models of ENDPOINT, with state, context, quantization and size."""
     llm = _connect(endpoint)
     try:
-        listed = _method(llm, "models")()
+        listed = llm.models()
     finally:
         llm.close()
     click.echo(model_table(listed) if listed else "no models")
@@ -122,9 +113,7 @@ def load(
     llm = _connect(endpoint)
     try:
         with loading(f"Loading {model}…"):
-            info = _method(llm, "load")(
-                model, context_length=context_length, gpu=_gpu(gpu), ttl=ttl
-            )
+            info = llm.load(model, context_length=context_length, gpu=_gpu(gpu), ttl=ttl)
     finally:
         llm.close()
     context = f" with a context of {info.context_length}" if info.context_length else ""
@@ -151,7 +140,7 @@ def unload(endpoint: str, model: str) -> None:
     """Unload (or terminate) MODEL on ENDPOINT."""
     llm = _connect(endpoint)
     try:
-        _method(llm, "unload")(model)
+        llm.unload(model)
     finally:
         llm.close()
     click.echo(f"unloaded {model}")
@@ -166,7 +155,7 @@ def pull(endpoint: str, model: str) -> None:
     llm = _connect(endpoint)
     try:
         with progress_bar(f"pulling {model}") as update:
-            _method(llm, "pull")(model, progress=update)
+            llm.pull(model, progress=update)
     finally:
         llm.close()
     click.echo(f"pulled {model}")

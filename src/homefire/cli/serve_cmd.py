@@ -39,7 +39,7 @@ def command(
     no_api_key: bool,
 ) -> None:
     """Serve a model over llama.cpp's native and the OpenAI-compatible API."""
-    from homefire.serve import resolve_api_key, run
+    from homefire.servers.serve import resolve_api_key, run
 
     if api_key and no_api_key:
         raise click.UsageError("--api-key and --no-api-key exclude each other")

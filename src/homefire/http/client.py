@@ -20,7 +20,8 @@ from typing import Any
 
 import httpx
 
-from homefire import __version__
+from homefire._validate import integer
+from homefire._version import __version__
 from homefire.errors import (
     HomefireError,
     HomefireTimeoutError,
@@ -207,14 +208,7 @@ class HTTPClient:
             raise InvalidParameterError(
                 "base_url", f"must be an http:// or https:// URL, got {base_url!r}"
             )
-        if max_concurrency is not None and (
-            isinstance(max_concurrency, bool)
-            or not isinstance(max_concurrency, int)
-            or max_concurrency < 1
-        ):
-            raise InvalidParameterError(
-                "max_concurrency", f"must be a positive integer or None, got {max_concurrency!r}"
-            )
+        integer("max_concurrency", max_concurrency, low=1, optional=True)
         self.base_url = base_url.rstrip("/")
         self.timeouts = timeouts
         self.retry = retry
@@ -412,17 +406,32 @@ class HTTPClient:
             raise self._status_error(response.status_code, response.content, url)
         return _decode_json(response.content, url)
 
+    def send_json(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+        retry: bool = True,
+    ) -> Any:
+        """Send a request and return its JSON answer; an error status raises its error.
+
+        `retry=False` for calls that must not run twice (launching, loading or pulling a
+        model), which a retried error status could repeat."""
+        response = self._send(method, path, json=json, params=params, timeout=timeout, retry=retry)
+        return self._json_result(response)
+
     def get_json(
         self, path: str, *, params: Mapping[str, Any] | None = None, timeout: float | None = None
     ) -> Any:
-        return self._json_result(self._send("GET", path, params=params, timeout=timeout))
+        return self.send_json("GET", path, params=params, timeout=timeout)
 
     def post_json(
         self, path: str, body: Any, *, timeout: float | None = None, retry: bool = True
     ) -> Any:
-        """POST `body`, return the JSON answer; `retry=False` for calls that must not run twice
-        (launching, loading or pulling a model), which a retried error status could repeat."""
-        return self._json_result(self._send("POST", path, json=body, timeout=timeout, retry=retry))
+        return self.send_json("POST", path, json=body, timeout=timeout, retry=retry)
 
     def _open_stream(self, path: str, body: Any, deadline: _Deadline) -> httpx.Response:
         url = self.url(path)
@@ -559,6 +568,21 @@ class HTTPClient:
         )
         return Response(response.status_code, response.headers, response.content, str(response.url))
 
+    async def asend_json(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109
+        retry: bool = True,
+    ) -> Any:
+        response = await self._asend(
+            method, path, json=json, params=params, timeout=timeout, retry=retry
+        )
+        return self._json_result(response)
+
     async def aget_json(
         self,
         path: str,
@@ -566,7 +590,7 @@ class HTTPClient:
         params: Mapping[str, Any] | None = None,
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> Any:
-        return self._json_result(await self._asend("GET", path, params=params, timeout=timeout))
+        return await self.asend_json("GET", path, params=params, timeout=timeout)
 
     async def apost_json(
         self,
@@ -576,9 +600,7 @@ class HTTPClient:
         timeout: float | None = None,  # noqa: ASYNC109
         retry: bool = True,
     ) -> Any:
-        return self._json_result(
-            await self._asend("POST", path, json=body, timeout=timeout, retry=retry)
-        )
+        return await self.asend_json("POST", path, json=body, timeout=timeout, retry=retry)
 
     async def _aopen_stream(self, path: str, body: Any, deadline: _Deadline) -> httpx.Response:
         url = self.url(path)

@@ -11,25 +11,13 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from time import time
 
-from homefire.errors import InvalidParameterError
+from homefire._validate import integer, seconds
 
 # Statuses a later attempt may fix: timeout, rate limit, gateway trouble, loading.
 RETRY_STATUSES = frozenset({408, 429, 502, 503, 504})
 
 # A server asking for a longer wait than this is not worth waiting for inside one call.
 _MAX_RETRY_AFTER = 60.0
-
-
-def _positive(name: str, value: float | None, *, optional: bool = False) -> None:
-    if value is None and optional:
-        return
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or math.isnan(value)
-        or value <= 0
-    ):
-        raise InvalidParameterError(name, f"must be a positive number of seconds, got {value!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,10 +35,10 @@ class Timeouts:
     total: float | None = None
 
     def __post_init__(self) -> None:
-        _positive("timeouts.connect", self.connect)
-        _positive("timeouts.first_token", self.first_token)
-        _positive("timeouts.between_chunks", self.between_chunks)
-        _positive("timeouts.total", self.total, optional=True)
+        seconds("timeouts.connect", self.connect)
+        seconds("timeouts.first_token", self.first_token)
+        seconds("timeouts.between_chunks", self.between_chunks)
+        seconds("timeouts.total", self.total, optional=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,20 +54,9 @@ class RetryPolicy:
     max_backoff: float = 8.0
 
     def __post_init__(self) -> None:
-        if isinstance(self.attempts, bool) or not isinstance(self.attempts, int):
-            raise InvalidParameterError(
-                "retry.attempts", f"must be an integer, got {self.attempts!r}"
-            )
-        if self.attempts < 1:
-            raise InvalidParameterError(
-                "retry.attempts", f"must be at least 1, got {self.attempts}"
-            )
-        for name in ("backoff", "max_backoff"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise InvalidParameterError(
-                    f"retry.{name}", f"must be a number of seconds >= 0, got {value!r}"
-                )
+        integer("retry.attempts", self.attempts, low=1, high=100)
+        seconds("retry.backoff", self.backoff, zero=True)
+        seconds("retry.max_backoff", self.max_backoff, zero=True)
 
     def delay(self, retry_number: int, retry_after: str | None = None) -> float:
         """Seconds to sleep before retry number `retry_number` (1 for the first retry)."""

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from homefire.errors import InvalidParameterError
-from homefire.modelfile import ModelFile, TensorInfo
+from homefire.modelfiles.gguf import ModelFile, TensorInfo
 
 __all__ = [
     "KV_CACHE_TYPES",

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from homefire.errors import InvalidParameterError
-from homefire.modelfile import ModelFile, read_model_file
+from homefire.modelfiles.gguf import ModelFile, read_model_file
 from homefire.planner.hardware import Hardware, detect_hardware, format_size
 from homefire.planner.memory import (
     CTX_PAD,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from homefire.modelfile import ModelFile
+from homefire.modelfiles.gguf import ModelFile
 from homefire.planner.memory import sliding_window_layers
 
 __all__ = ["describe_model"]

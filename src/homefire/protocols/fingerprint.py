@@ -38,15 +38,6 @@ LABELS = {
     ServerKind.OPENAI: "OpenAI-compatible server",
 }
 
-# The usual port of each server; a hint that only breaks ties.
-DEFAULT_PORTS = {
-    ServerKind.LMSTUDIO: 1234,
-    ServerKind.OLLAMA: 11434,
-    ServerKind.XINFERENCE: 9997,
-    ServerKind.VLLM: 8000,
-    ServerKind.LLAMACPP: 8080,
-}
-
 # Every route the rules below read; probe them all at once.
 PROBE_PATHS = (
     "/lmstudio-greeting",

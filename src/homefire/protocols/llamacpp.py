@@ -9,11 +9,12 @@ their native names here and every other native field (`mirostat`, `dry_*`, `xtc_
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from homefire.errors import ProtocolError, StreamInterruptedError
 from homefire.options import GenerationOptions
+from homefire.protocols import openai
 from homefire.protocols.errors import error_from_event
 from homefire.protocols.openai import message_to_wire, parse_timings
 from homefire.types import ChatMessage, CompletionResponse, Timings, Usage
@@ -54,6 +55,17 @@ def build_completion_body(
         body["json_schema"] = dict(options.json_schema)
     if stream:
         body["stream"] = True
+    body.update(options.extra)
+    return body
+
+
+def build_engine_body(prompt: str, options: GenerationOptions, *, stream: bool) -> dict[str, Any]:
+    """A completion body for llama.cpp's server core run in process: the OpenAI completion
+    shape, with a JSON schema in llama.cpp's own `json_schema` field."""
+    plain = replace(options, json_schema=None, extra={})
+    body = openai.build_completion_body(prompt, plain, stream=stream)
+    if options.json_schema is not None:
+        body["json_schema"] = dict(options.json_schema)
     body.update(options.extra)
     return body
 

@@ -10,9 +10,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from homefire.errors import DownloadError, InvalidParameterError, ProtocolError
-from homefire.lifecycle import Progress
+from homefire.progress import Progress
+from homefire.protocols import openai
 from homefire.protocols.errors import error_from_event
-from homefire.types import ModelInfo, Timings
+from homefire.types import ChatResponse, CompletionResponse, ModelInfo, Timings
 
 
 def _count(value: Any) -> int | None:
@@ -204,3 +205,19 @@ def parse_v0_stats(body: Mapping[str, Any]) -> Timings | None:
 def is_greeting(body: Any) -> bool:
     """`GET /lmstudio-greeting` answers `{"lmstudio": true}`."""
     return isinstance(body, Mapping) and body.get("lmstudio") is True
+
+
+def parse_chat(body: Any) -> ChatResponse:
+    """A `/api/v0/chat/completions` answer: the OpenAI shape, timed by its `stats`."""
+    response = openai.parse_chat(body)
+    if response.timings is None and isinstance(body, Mapping):
+        response.timings = parse_v0_stats(body)
+    return response
+
+
+def parse_completion(body: Any) -> CompletionResponse:
+    """A `/api/v0/completions` answer: the OpenAI shape, timed by its `stats`."""
+    response = openai.parse_completion(body)
+    if response.timings is None and isinstance(body, Mapping):
+        response.timings = parse_v0_stats(body)
+    return response

@@ -10,8 +10,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from homefire.errors import DownloadError, ProtocolError
-from homefire.lifecycle import Progress
-from homefire.types import ModelInfo, Timings
+from homefire.progress import Progress
+from homefire.protocols import openai
+from homefire.types import ChatResponse, CompletionResponse, ModelInfo, Timings
 
 # `/backend/monitor` state enum
 BACKEND_STATES = {0: "uninitialized", 1: "busy", 2: "ready", -1: "error"}
@@ -132,3 +133,17 @@ def parse_extra_usage(body: Any) -> Timings | None:
         generation_ms=generation_ms,
         tokens_per_second=speed,
     )
+
+
+def parse_chat(body: Any) -> ChatResponse:
+    """An OpenAI chat answer, timed by the `usage` timings `Extra-Usage: 1` asks for."""
+    response = openai.parse_chat(body)
+    response.timings = response.timings or parse_extra_usage(body)
+    return response
+
+
+def parse_completion(body: Any) -> CompletionResponse:
+    """An OpenAI completion answer, timed by the `usage` timings `Extra-Usage: 1` asks for."""
+    response = openai.parse_completion(body)
+    response.timings = response.timings or parse_extra_usage(body)
+    return response

@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from homefire.errors import ProtocolError, StreamInterruptedError
-from homefire.lifecycle import Progress
 from homefire.options import GenerationOptions
+from homefire.progress import Progress
 from homefire.protocols.errors import error_from_event
 from homefire.protocols.openai import _AssistantText, parse_tool_calls
 from homefire.types import (
@@ -432,4 +432,32 @@ def parse_pull_event(line: Any) -> Progress:
         completed=_count(parsed.get("completed")),
         total=_count(parsed.get("total")),
         done=status == "success",
+    )
+
+
+# --- embeddings ---------------------------------------------------------------------------
+
+
+def build_embed_body(
+    texts: Sequence[str], model: str, *, dimensions: int | None = None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"model": model, "input": list(texts)}
+    if dimensions is not None:
+        body["dimensions"] = dimensions
+    return body
+
+
+def parse_embed(body: Any) -> list[list[float]]:
+    """Ollama's `{"embeddings": [[...], ...]}`, in input order."""
+    if not isinstance(body, Mapping):
+        raise ProtocolError(f"expected an embed object, got {type(body).__name__}")
+    vectors = body.get("embeddings")
+    if not isinstance(vectors, list) or not all(_is_vector(v) for v in vectors):
+        raise ProtocolError("the embed answer has no `embeddings` list of number lists")
+    return [[float(x) for x in vector] for vector in vectors]
+
+
+def _is_vector(value: Any) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(x, int | float) and not isinstance(x, bool) for x in value
     )

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from homefire.errors import ProtocolError
-from homefire.lifecycle import Progress
+from homefire.progress import Progress
 from homefire.types import ModelInfo
 
 

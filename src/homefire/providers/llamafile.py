@@ -7,37 +7,28 @@ takes the full sampler set. The context window is the one in effect, from `/prop
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from homefire.errors import InvalidParameterError
-from homefire.http import Response
 from homefire.options import GenerationOptions
 from homefire.protocols import llamacpp
-from homefire.providers._lifecycle import await_until, wait_until
-from homefire.providers._openai_compatible import _DEFAULT_OUTPUT, OpenAICompatibleLLM
-from homefire.types import (
-    ChatMessage,
-    ChatResponse,
-    CompletionResponse,
-    LLMMetadata,
-    Messages,
-    as_messages,
-)
-
-_POLL_SECONDS = 0.1
+from homefire.providers._server import Call, Plan, Route, ServerLLM
+from homefire.types import CompletionResponse, LLMMetadata, Messages, as_messages
 
 
-class Llamafile(OpenAICompatibleLLM):
+class Llamafile(ServerLLM):
     """A llama.cpp server (`llama-server`, a llamafile, `homefire serve`) at `base_url`."""
 
-    provider_name: ClassVar[str] = "llama.cpp server"
-    default_base_url: ClassVar[str] = "http://127.0.0.1:8080"
-    start_hint: ClassVar[str] = (
-        "start one with `homefire serve MODEL.gguf --port 8080`, "
-        "`llama-server -m MODEL.gguf --port 8080` or `./MODEL.llamafile --server`"
+    completion_route: ClassVar[Route[CompletionResponse]] = Route(
+        "/completion", llamacpp.parse_completion, llamacpp.CompletionStreamAssembler
     )
     health_path: ClassVar[str | None] = "/health"
+    ready_timeout: ClassVar[float] = 120.0
+    load_instead: ClassVar[str] = (
+        "a llama.cpp server serves the model it was started with: restart it with another "
+        "`-m MODEL.gguf` (homefire serve OTHER.gguf)"
+    )
 
     _takes_tools: bool | None = None
 
@@ -45,51 +36,27 @@ class Llamafile(OpenAICompatibleLLM):
         """`?model=` for GET routes: a router-mode server answers them for the model named."""
         return {"model": self.model} if self.model is not None else None
 
-    # --- completion over the native route -------------------------------------------------
-
-    def _native_body(self, prompt: str, options: GenerationOptions, stream: bool) -> dict[str, Any]:
+    def _completion_body(
+        self, prompt: str, options: GenerationOptions, stream: bool, formatted: bool
+    ) -> dict[str, Any]:
+        """The native `/completion` route: every server generation has it (llamafile's classic
+        server lacks `/v1/completions`) and it takes the full sampler set."""
         return llamacpp.build_completion_body(prompt, options, stream=stream, model=self.model)
-
-    def _complete(
-        self, prompt: str, options: GenerationOptions, formatted: bool
-    ) -> CompletionResponse:
-        body = self.http.post_json("/completion", self._native_body(prompt, options, False))
-        return llamacpp.parse_completion(body)
-
-    def _stream_complete(
-        self, prompt: str, options: GenerationOptions, formatted: bool
-    ) -> Iterator[CompletionResponse]:
-        assembler = llamacpp.CompletionStreamAssembler()
-        body = self._native_body(prompt, options, True)
-        for event in self.http.stream_sse("/completion", body):
-            if (piece := assembler.feed(event)) is not None:
-                yield piece
-        yield assembler.finish()
-
-    async def _acomplete(
-        self, prompt: str, options: GenerationOptions, formatted: bool
-    ) -> CompletionResponse:
-        body = self._native_body(prompt, options, False)
-        return llamacpp.parse_completion(await self.http.apost_json("/completion", body))
-
-    async def _astream_complete(
-        self, prompt: str, options: GenerationOptions, formatted: bool
-    ) -> AsyncIterator[CompletionResponse]:
-        assembler = llamacpp.CompletionStreamAssembler()
-        body = self._native_body(prompt, options, True)
-        async for event in self.http.astream_sse("/completion", body):
-            if (piece := assembler.feed(event)) is not None:
-                yield piece
-        yield assembler.finish()
 
     # --- what the server knows --------------------------------------------------------------
 
+    def _props(self) -> Plan[llamacpp.ServerProps]:
+        return llamacpp.parse_props((yield self._get("/props")))
+
+    def _get(self, path: str) -> Call:
+        return Call("GET", path, params=self._routing())
+
     def props(self) -> llamacpp.ServerProps:
         """`/props`: the context in effect, slots, model path, chat template, build."""
-        return llamacpp.parse_props(self.http.get_json("/props", params=self._routing()))
+        return self._run(self._props())
 
     async def aprops(self) -> llamacpp.ServerProps:
-        return llamacpp.parse_props(await self.http.aget_json("/props", params=self._routing()))
+        return await self._arun(self._props())
 
     def _fetch_metadata(self) -> LLMMetadata:
         props = self.props()
@@ -97,56 +64,30 @@ class Llamafile(OpenAICompatibleLLM):
         if name is None:
             models = self.models()
             name = models[0].id if models else "unknown"
-        return LLMMetadata(
-            context_window=self.context_window or props.n_ctx or 4096,
-            num_output=self.default_options.max_tokens or _DEFAULT_OUTPUT,
-            model_name=name,
-            is_chat_model=self.is_chat_model,
-            extra={
-                "base_url": self.base_url,
-                "provider": self.provider_name,
-                "total_slots": props.total_slots,
-                "build_info": props.build_info,
-                "classic_llamafile": props.classic_llamafile,
-            },
+        caps = props.raw.get("chat_template_caps")
+        return self._describe(
+            self.context_window or props.n_ctx,
+            name,
+            native_tools=isinstance(caps, Mapping) and caps.get("supports_tools") is True,
+            total_slots=props.total_slots,
+            build_info=props.build_info,
+            classic_llamafile=props.classic_llamafile,
         )
+
+    def _server_health(self) -> Plan[llamacpp.Health]:
+        response = yield self._probe("/health")
+        return llamacpp.parse_health(response.status, response.json_or_text())
 
     def server_health(self) -> llamacpp.Health:
         """`/health` in full: ready or not, the server's status word, old builds' slot counts."""
-        response = self.http.request("GET", "/health", timeout=self.http.timeouts.connect)
-        return _health(response)
+        return self._run(self._server_health())
 
     async def aserver_health(self) -> llamacpp.Health:
-        response = await self.http.arequest("GET", "/health", timeout=self.http.timeouts.connect)
-        return _health(response)
+        return await self._arun(self._server_health())
 
-    def health(self) -> bool:
+    def _health(self) -> Plan[bool]:
         """True when the model is loaded and the server answers; False while it loads."""
-        return self.server_health().ready
-
-    async def ahealth(self) -> bool:
-        return (await self.aserver_health()).ready
-
-    def wait_until_ready(self, timeout: float = 120.0) -> None:
-        """Poll `/health` until the model is loaded; a 503 "Loading model" means keep waiting.
-
-        A refused connection also means keep waiting (the server may still be starting),
-        until `timeout` seconds have passed.
-        """
-        wait_until(
-            self.health,
-            timeout=timeout,
-            what=f"waiting for the llama.cpp server at {self.base_url} to load its model",
-            interval=_POLL_SECONDS,
-        )
-
-    async def await_until_ready(self, timeout: float = 120.0) -> None:  # noqa: ASYNC109
-        await await_until(
-            self.ahealth,
-            timeout=timeout,
-            what=f"waiting for the llama.cpp server at {self.base_url} to load its model",
-            interval=_POLL_SECONDS,
-        )
+        return (yield from self._server_health()).ready
 
     def slots(self) -> list[llamacpp.Slot]:
         return llamacpp.parse_slots(self.http.get_json("/slots", params=self._routing()))
@@ -160,30 +101,13 @@ class Llamafile(OpenAICompatibleLLM):
 
     # --- tools: native only where the server's chat template handles them ----------------
 
-    # llama.cpp ignores `tools` (and `tool_choice`) when the template has no tool support.
-    # The answer comes from `/props`, asked once; async calls ask it before the sync check.
-
-    def _native_tools(self, options: GenerationOptions) -> bool:
+    def _tool_support(self, options: GenerationOptions) -> Plan[bool]:
+        """llama.cpp ignores `tools` (and `tool_choice`) when the model's template has no tool
+        support, so ask `/props` (once) whether it has."""
         if self._takes_tools is None:
-            self._takes_tools = _supports_tools(self.props())
+            caps = (yield from self._props()).raw.get("chat_template_caps")
+            self._takes_tools = isinstance(caps, Mapping) and caps.get("supports_tools") is True
         return self._takes_tools
-
-    async def _aknow_tools(self, options: GenerationOptions) -> None:
-        if options.tools and self._takes_tools is None:
-            self._takes_tools = _supports_tools(await self.aprops())
-
-    async def _achat_extended(
-        self, messages: list[ChatMessage], options: GenerationOptions
-    ) -> ChatResponse:
-        await self._aknow_tools(options)
-        return await super()._achat_extended(messages, options)
-
-    async def _astream_chat_extended(
-        self, messages: list[ChatMessage], options: GenerationOptions
-    ) -> AsyncIterator[ChatResponse]:
-        await self._aknow_tools(options)
-        async for piece in super()._astream_chat_extended(messages, options):
-            yield piece
 
     # --- tokens and templates ---------------------------------------------------------------
 
@@ -212,15 +136,6 @@ class Llamafile(OpenAICompatibleLLM):
         """The prompt the server's chat template makes of `messages` (`/apply-template`)."""
         body = llamacpp.build_apply_template_body(as_messages(messages), model=self.model)
         return llamacpp.parse_apply_template(self.http.post_json("/apply-template", body))
-
-
-def _supports_tools(props: llamacpp.ServerProps) -> bool:
-    caps = props.raw.get("chat_template_caps")
-    return isinstance(caps, Mapping) and caps.get("supports_tools") is True
-
-
-def _health(response: Response) -> llamacpp.Health:
-    return llamacpp.parse_health(response.status, response.json_or_text())
 
 
 LlamaCppServer = Llamafile

@@ -8,23 +8,20 @@ JIT-loaded model is unloaded after that many idle seconds.
 
 from __future__ import annotations
 
-import asyncio
-import os
-import threading
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+from homefire._validate import integer
 from homefire.errors import HomefireTimeoutError, InvalidParameterError
-from homefire.lifecycle import ProgressCallback
 from homefire.options import GenerationOptions
-from homefire.protocols import lmstudio
-from homefire.providers._lifecycle import ahealth_check, await_until, health_check, wait_until
-from homefire.providers._openai_compatible import OpenAICompatibleLLM
-from homefire.types import ChatMessage, ChatResponse, CompletionResponse, ModelInfo
+from homefire.progress import ProgressCallback
+from homefire.protocols import lmstudio, openai
+from homefire.providers._server import Call, Pause, Plan, Route, ServerLLM
+from homefire.types import ChatMessage, ChatResponse, CompletionResponse, LoadRequest, ModelInfo
 
 
-class LMStudio(OpenAICompatibleLLM):
+class LMStudio(ServerLLM):
     """A model served by LM Studio (default `http://localhost:1234`).
 
     `api_key` defaults to `$LMSTUDIO_API_TOKEN` (needed only when the server requires
@@ -32,14 +29,14 @@ class LMStudio(OpenAICompatibleLLM):
     applied once before the first request when the model is not loaded that way already.
     """
 
-    provider_name: ClassVar[str] = "LM Studio"
-    default_base_url: ClassVar[str] = "http://localhost:1234"
-    start_hint: ClassVar[str] = (
-        "start LM Studio's server with `lms server start` (or pass base_url=)"
+    chat_route: ClassVar[Route[ChatResponse]] = Route(
+        "/api/v0/chat/completions", lmstudio.parse_chat, openai.ChatStreamAssembler
     )
-    chat_path: ClassVar[str] = "/api/v0/chat/completions"
-    completion_path: ClassVar[str] = "/api/v0/completions"
+    completion_route: ClassVar[Route[CompletionResponse]] = Route(
+        "/api/v0/completions", lmstudio.parse_completion, openai.CompletionStreamAssembler
+    )
     health_path: ClassVar[str | None] = "/lmstudio-greeting"
+    ready_timeout: ClassVar[float] = 30.0
 
     def __init__(
         self,
@@ -47,17 +44,11 @@ class LMStudio(OpenAICompatibleLLM):
         *,
         gpu: float | str | None = None,
         ttl: int | None = None,
-        api_key: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(model, api_key=api_key or os.environ.get("LMSTUDIO_API_TOKEN"), **kwargs)
-        if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 1):
-            raise InvalidParameterError("ttl", f"must be a positive number of seconds, got {ttl!r}")
+        super().__init__(model, **kwargs)
         self.gpu = gpu
-        self.ttl = ttl
-        self._prepared = self.context_window is None and gpu is None
-        self._prepare_lock = threading.Lock()
-        self._aprepare_lock = asyncio.Lock()
+        self.ttl = integer("ttl", ttl, low=1, optional=True)
 
     # --- applying the load settings -------------------------------------------------------
 
@@ -69,25 +60,12 @@ class LMStudio(OpenAICompatibleLLM):
             or (self.context_window is not None and entry.context_length != self.context_window)
         )
 
-    def _prepare(self) -> None:
-        if self._prepared or self.model is None:
+    def _settle(self) -> Plan[None]:
+        """Load the model with the context and GPU offload asked for, unless it already is."""
+        if self.model is None or (self.context_window is None and self.gpu is None):
             return
-        with self._prepare_lock:
-            if not self._prepared and self._needs_load(self.models()):
-                self.load(
-                    self.model, context_length=self.context_window, gpu=self.gpu, ttl=self.ttl
-                )
-            self._prepared = True
-
-    async def _aprepare(self) -> None:
-        if self._prepared or self.model is None:
-            return
-        async with self._aprepare_lock:
-            if not self._prepared and self._needs_load(await self.amodels()):
-                await self.aload(
-                    self.model, context_length=self.context_window, gpu=self.gpu, ttl=self.ttl
-                )
-            self._prepared = True
+        if self._needs_load((yield from self._models())):
+            yield from self._load(LoadRequest(self.model, self.context_window, self.gpu, self.ttl))
 
     # --- wire ------------------------------------------------------------------------------
 
@@ -106,99 +84,52 @@ class LMStudio(OpenAICompatibleLLM):
     ) -> dict[str, Any]:
         return self._with_ttl(super()._completion_body(prompt, options, stream, formatted))
 
-    def _parse_chat(self, body: Any) -> ChatResponse:
-        response = super()._parse_chat(body)
-        if response.timings is None and isinstance(body, Mapping):
-            response.timings = lmstudio.parse_v0_stats(body)
-        return response
-
-    def _parse_completion(self, body: Any) -> CompletionResponse:
-        response = super()._parse_completion(body)
-        if response.timings is None and isinstance(body, Mapping):
-            response.timings = lmstudio.parse_v0_stats(body)
-        return response
-
     # --- lifecycle ------------------------------------------------------------------------
 
-    def models(self) -> list[ModelInfo]:
+    def _models(self) -> Plan[list[ModelInfo]]:
         """Downloaded models with state, quantization and context (REST v1, else v0)."""
-        body = self.http.get_json("/api/v1/models")
+        body = yield Call("GET", "/api/v1/models")
         if _before_v1(body):
-            return lmstudio.parse_v0_models(self.http.get_json("/api/v0/models"))
+            return lmstudio.parse_v0_models((yield Call("GET", "/api/v0/models")))
         return lmstudio.parse_v1_models(body)
 
-    async def amodels(self) -> list[ModelInfo]:
-        body = await self.http.aget_json("/api/v1/models")
-        if _before_v1(body):
-            return lmstudio.parse_v0_models(await self.http.aget_json("/api/v0/models"))
-        return lmstudio.parse_v1_models(body)
-
-    def _load_body(
-        self,
-        model: str | None,
-        context_length: int | None,
-        gpu: float | str | None,
-        ttl: int | None,
-    ) -> dict[str, Any]:
-        name = model or self.model
+    def _load(self, request: LoadRequest) -> Plan[ModelInfo]:
+        """Load `model` (blocks until loaded); returns it with the context now in effect."""
+        name = request.model or self.model
         if name is None:
             raise InvalidParameterError("model", "name the model to load (see `models()`)")
-        return lmstudio.build_load_body(name, context_length=context_length, gpu=gpu, ttl=ttl)
-
-    def _loaded(self, answer: Any, context_length: int | None) -> ModelInfo:
-        instance, context = lmstudio.parse_load(answer)
-        self._metadata = None
-        return ModelInfo(id=instance, loaded=True, context_length=context or context_length)
-
-    def load(
-        self,
-        model: str | None = None,
-        *,
-        context_length: int | None = None,
-        gpu: float | str | None = None,
-        ttl: int | None = None,
-    ) -> ModelInfo:
-        """Load `model` (blocks until loaded); returns it with the context now in effect."""
-        body = self._load_body(model, context_length, gpu, ttl)
-        return self._loaded(
-            self.http.post_json("/api/v1/models/load", body, retry=False), context_length
+        ttl = integer("ttl", request.ttl, low=1, optional=True)
+        body = lmstudio.build_load_body(
+            name, context_length=request.context_length, gpu=request.gpu, ttl=ttl
         )
+        instance, context = lmstudio.parse_load(
+            (yield Call("POST", "/api/v1/models/load", body, retry=False))
+        )
+        self._metadata = None
+        return ModelInfo(id=instance, loaded=True, context_length=context or request.context_length)
 
-    async def aload(
-        self,
-        model: str | None = None,
-        *,
-        context_length: int | None = None,
-        gpu: float | str | None = None,
-        ttl: int | None = None,
-    ) -> ModelInfo:
-        """`load()` without blocking the event loop."""
-        body = self._load_body(model, context_length, gpu, ttl)
-        answer = await self.http.apost_json("/api/v1/models/load", body, retry=False)
-        return self._loaded(answer, context_length)
-
-    def unload(self, model: str | None = None) -> None:
+    def _unload(self, model: str | None) -> Plan[None]:
         """Unload a loaded instance (its id is the model key unless loaded under another)."""
         name = model or self.model
         if name is None:
             raise InvalidParameterError("model", "name the model to unload (see `models()`)")
-        self.http.post_json("/api/v1/models/unload", lmstudio.build_unload_body(name), retry=False)
-        self._prepared = self.context_window is None and self.gpu is None
+        body = lmstudio.build_unload_body(name)
+        yield Call("POST", "/api/v1/models/unload", body, retry=False)
+        self._settled = False
         self._metadata = None
 
-    def pull(
+    def _pull(
         self,
         model: str,
-        *,
+        progress: ProgressCallback | None,
         quantization: str | None = None,
-        progress: ProgressCallback | None = None,
         timeout: float = 3600.0,
         poll_interval: float = 1.0,
-    ) -> None:
+    ) -> Plan[None]:
         """Download a model from LM Studio's catalog and wait until it is complete."""
         body = lmstudio.build_download_body(model, quantization)
         job, step = lmstudio.parse_download_status(
-            self.http.post_json("/api/v1/models/download", body, retry=False)
+            (yield Call("POST", "/api/v1/models/download", body, retry=False))
         )
         end = time.monotonic() + timeout
         while True:
@@ -208,31 +139,40 @@ class LMStudio(OpenAICompatibleLLM):
                 return
             if time.monotonic() > end:
                 raise HomefireTimeoutError("download", timeout, f"LM Studio downloaded {model}")
-            time.sleep(poll_interval)
+            yield Pause(poll_interval)
             _, step = lmstudio.parse_download_status(
-                self.http.get_json(f"/api/v1/models/download/status/{job}")
+                (yield Call("GET", f"/api/v1/models/download/status/{job}"))
             )
 
-    def health(self) -> bool:
+    def pull(
+        self,
+        model: str,
+        *,
+        progress: ProgressCallback | None = None,
+        quantization: str | None = None,
+        timeout: float = 3600.0,
+        poll_interval: float = 1.0,
+    ) -> None:
+        """Download `model` (a catalog name, optionally one `quantization` of it)."""
+        self._run(self._pull(model, progress, quantization, timeout, poll_interval))
+
+    async def apull(
+        self,
+        model: str,
+        *,
+        progress: ProgressCallback | None = None,
+        quantization: str | None = None,
+        timeout: float = 3600.0,  # noqa: ASYNC109 - a deadline the plan enforces itself
+        poll_interval: float = 1.0,
+    ) -> None:
+        await self._arun(self._pull(model, progress, quantization, timeout, poll_interval))
+
+    def _health(self) -> Plan[bool]:
         """True when LM Studio's server answers its greeting."""
-        return health_check(self.http, "/lmstudio-greeting", self._http_error, _greets)
-
-    async def ahealth(self) -> bool:
-        return await ahealth_check(self.http, "/lmstudio-greeting", self._http_error, _greets)
-
-    def wait_until_ready(self, timeout: float = 30.0) -> None:
-        wait_until(self.health, timeout=timeout, what=f"waiting for LM Studio at {self.base_url}")
-
-    async def await_until_ready(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109
-        await await_until(
-            self.ahealth, timeout=timeout, what=f"waiting for LM Studio at {self.base_url}"
-        )
+        response = yield self._probe("/lmstudio-greeting")
+        return self._judge(response, lmstudio.is_greeting)
 
 
 def _before_v1(body: Any) -> bool:
     """LM Studio before 0.4 answers unknown routes with 200 and a string error."""
     return isinstance(body, Mapping) and "models" not in body
-
-
-def _greets(body: Any) -> bool:
-    return lmstudio.is_greeting(body)

@@ -7,51 +7,40 @@ model's YAML file, so `load()` takes no context or GPU settings (it says so) and
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from homefire.errors import HomefireTimeoutError, InvalidParameterError, NotSupportedError
-from homefire.lifecycle import ProgressCallback
-from homefire.protocols import localai
-from homefire.providers._lifecycle import await_until, wait_until
-from homefire.providers._openai_compatible import OpenAICompatibleLLM
-from homefire.types import ChatResponse, CompletionResponse, ModelInfo
+from homefire.progress import ProgressCallback
+from homefire.protocols import localai, openai
+from homefire.providers._server import Call, Pause, Plan, Route, ServerLLM
+from homefire.types import ChatResponse, CompletionResponse, LoadRequest, ModelInfo
 
 
-class LocalAI(OpenAICompatibleLLM):
+class LocalAI(ServerLLM):
     """A model served by LocalAI (default `http://localhost:8080`); key from `$LOCALAI_API_KEY`."""
 
-    provider_name: ClassVar[str] = "LocalAI"
-    default_base_url: ClassVar[str] = "http://localhost:8080"
-    start_hint: ClassVar[str] = "start it with `local-ai run` (or pass base_url=)"
+    chat_route: ClassVar[Route[ChatResponse]] = Route(
+        "/v1/chat/completions", localai.parse_chat, openai.ChatStreamAssembler
+    )
+    completion_route: ClassVar[Route[CompletionResponse]] = Route(
+        "/v1/completions", localai.parse_completion, openai.CompletionStreamAssembler
+    )
     health_path: ClassVar[str | None] = "/readyz"
 
     def __init__(
         self,
         model: str | None = None,
         *,
-        api_key: str | None = None,
         headers: Mapping[str, str] | None = None,
         **kwargs: Any,
     ):
         super().__init__(
             model,
-            api_key=api_key or os.environ.get("LOCALAI_API_KEY"),
             headers={"Extra-Usage": "1", **(headers or {})},  # timings in `usage`
             **kwargs,
         )
-
-    def _parse_chat(self, body: Any) -> ChatResponse:
-        response = super()._parse_chat(body)
-        response.timings = response.timings or localai.parse_extra_usage(body)
-        return response
-
-    def _parse_completion(self, body: Any) -> CompletionResponse:
-        response = super()._parse_completion(body)
-        response.timings = response.timings or localai.parse_extra_usage(body)
-        return response
 
     def _name(self, model: str | None) -> str:
         name = model or self.model
@@ -59,32 +48,25 @@ class LocalAI(OpenAICompatibleLLM):
             raise InvalidParameterError("model", "name the model (see `models()`)")
         return name
 
-    def models(self) -> list[ModelInfo]:
+    def _models(self) -> Plan[list[ModelInfo]]:
         """Configured models, marked loaded when their backend runs (`/system`)."""
-        loaded = localai.parse_system(self.http.get_json("/system"))
-        return localai.parse_models(self.http.get_json("/v1/models"), loaded)
+        loaded = localai.parse_system((yield Call("GET", "/system")))
+        return localai.parse_models((yield Call("GET", "/v1/models")), loaded)
 
-    def load(
-        self,
-        model: str | None = None,
-        *,
-        context_length: int | None = None,
-        gpu: Any = None,
-        ttl: Any = None,
-    ) -> ModelInfo:
+    def _load(self, request: LoadRequest) -> Plan[ModelInfo]:
         """Start the model's backend now instead of on first use."""
-        if context_length is not None or gpu is not None or ttl is not None:
+        if request.context_length is not None or request.gpu is not None or request.ttl is not None:
             raise NotSupportedError(
                 "LocalAI takes context size and GPU layers from the model's YAML file "
                 "(context_size, gpu_layers), not per load; edit the YAML and load again"
             )
-        name = self._name(model)
-        self.http.post_json("/backend/load", {"model": name}, retry=False)
+        name = self._name(request.model)
+        yield Call("POST", "/backend/load", {"model": name}, retry=False)
         return ModelInfo(id=name, loaded=True)
 
-    def unload(self, model: str | None = None) -> None:
+    def _unload(self, model: str | None) -> Plan[None]:
         """Stop the model's backend process."""
-        self.http.post_json("/backend/shutdown", {"model": self._name(model)}, retry=False)
+        yield Call("POST", "/backend/shutdown", {"model": self._name(model)}, retry=False)
 
     def backend_status(self, model: str | None = None) -> str:
         """The backend's state: ready, busy, uninitialized or error."""
@@ -97,6 +79,27 @@ class LocalAI(OpenAICompatibleLLM):
         body = self.http.get_json("/models/available")
         return [item for item in body if isinstance(item, dict)] if isinstance(body, list) else []
 
+    def _pull(
+        self,
+        model: str,
+        progress: ProgressCallback | None,
+        timeout: float = 3600.0,
+        poll_interval: float = 1.0,
+    ) -> Plan[None]:
+        """Install a gallery model (`gallery@name`) and wait for its job to finish."""
+        body = localai.build_apply_body(model)
+        uuid = localai.parse_apply((yield Call("POST", "/models/apply", body, retry=False)))
+        end = time.monotonic() + timeout
+        while True:
+            step = localai.parse_job((yield Call("GET", f"/models/jobs/{uuid}")), model)
+            if progress is not None:
+                progress(step)
+            if step.done:
+                return
+            if time.monotonic() > end:
+                raise HomefireTimeoutError("install", timeout, f"LocalAI installed {model}")
+            yield Pause(poll_interval)
+
     def pull(
         self,
         model: str,
@@ -105,25 +108,14 @@ class LocalAI(OpenAICompatibleLLM):
         timeout: float = 3600.0,
         poll_interval: float = 1.0,
     ) -> None:
-        """Install a gallery model (`gallery@name`) and wait for its job to finish."""
-        uuid = localai.parse_apply(
-            self.http.post_json("/models/apply", localai.build_apply_body(model), retry=False)
-        )
-        end = time.monotonic() + timeout
-        while True:
-            step = localai.parse_job(self.http.get_json(f"/models/jobs/{uuid}"), model)
-            if progress is not None:
-                progress(step)
-            if step.done:
-                return
-            if time.monotonic() > end:
-                raise HomefireTimeoutError("install", timeout, f"LocalAI installed {model}")
-            time.sleep(poll_interval)
+        self._run(self._pull(model, progress, timeout, poll_interval))
 
-    def wait_until_ready(self, timeout: float = 60.0) -> None:
-        wait_until(self.health, timeout=timeout, what=f"waiting for LocalAI at {self.base_url}")
-
-    async def await_until_ready(self, timeout: float = 60.0) -> None:  # noqa: ASYNC109
-        await await_until(
-            self.ahealth, timeout=timeout, what=f"waiting for LocalAI at {self.base_url}"
-        )
+    async def apull(
+        self,
+        model: str,
+        *,
+        progress: ProgressCallback | None = None,
+        timeout: float = 3600.0,  # noqa: ASYNC109 - a deadline the plan enforces itself
+        poll_interval: float = 1.0,
+    ) -> None:
+        await self._arun(self._pull(model, progress, timeout, poll_interval))

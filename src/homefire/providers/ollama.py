@@ -11,31 +11,35 @@ notices from the counts on the final line (see `protocols.ollama.truncated`) and
 from __future__ import annotations
 
 import warnings
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
+from homefire._validate import integer
 from homefire.errors import (
     ContextOverflowError,
+    ContextTruncatedWarning,
     DownloadError,
     GenerationError,
     InvalidParameterError,
 )
-from homefire.lifecycle import ProgressCallback
 from homefire.options import GenerationOptions
+from homefire.progress import ProgressCallback
 from homefire.protocols import ollama
-from homefire.providers._lifecycle import await_until, wait_until
-from homefire.providers._openai_compatible import OpenAICompatibleLLM
-from homefire.types import ChatMessage, ChatResponse, CompletionResponse, LLMMetadata, ModelInfo
+from homefire.providers._server import Call, Listen, Plan, Route, ServerLLM
+from homefire.types import (
+    ChatMessage,
+    ChatResponse,
+    CompletionResponse,
+    LLMMetadata,
+    LoadRequest,
+    ModelInfo,
+)
 
 # Ollama's own default context when none is asked for and the GPU has under 24 GiB.
 OLLAMA_DEFAULT_CONTEXT = 4096
 
 
-class ContextTruncatedWarning(UserWarning):
-    """Ollama filled its context window; part of the prompt was probably dropped."""
-
-
-class Ollama(OpenAICompatibleLLM):
+class Ollama(ServerLLM):
     """A model served by Ollama (default `http://127.0.0.1:11434`).
 
     `keep_alive` ("10m", seconds, -1 forever) applies to every request; `think` turns
@@ -43,10 +47,16 @@ class Ollama(OpenAICompatibleLLM):
     offload and `num_thread` the CPU threads; `options` adds any other Ollama option.
     """
 
-    provider_name: ClassVar[str] = "Ollama"
-    default_base_url: ClassVar[str] = "http://127.0.0.1:11434"
-    start_hint: ClassVar[str] = "start it with `ollama serve` (or pass base_url=)"
+    chat_route: ClassVar[Route[ChatResponse]] = Route(
+        "/api/chat", ollama.parse_chat, ollama.ChatStreamAssembler, "ndjson"
+    )
+    completion_route: ClassVar[Route[CompletionResponse]] = Route(
+        "/api/generate", ollama.parse_generate, ollama.GenerateStreamAssembler, "ndjson"
+    )
+    models_path: ClassVar[str] = "/api/tags"
+    embeddings_path: ClassVar[str] = "/api/embed"
     health_path: ClassVar[str | None] = "/api/version"
+    ready_timeout: ClassVar[float] = 30.0
 
     def __init__(
         self,
@@ -65,11 +75,8 @@ class Ollama(OpenAICompatibleLLM):
             raise InvalidParameterError(
                 "on_truncation", f'must be "error" or "warn", got {on_truncation!r}'
             )
-        for name, value in (("num_gpu", num_gpu), ("num_thread", num_thread)):
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int) or value < 0
-            ):
-                raise InvalidParameterError(name, f"must be a non-negative integer, got {value!r}")
+        integer("num_gpu", num_gpu, low=0, optional=True)
+        integer("num_thread", num_thread, low=0, optional=True)
         self.keep_alive = keep_alive
         self.think = think
         self.on_truncation = on_truncation
@@ -82,10 +89,11 @@ class Ollama(OpenAICompatibleLLM):
             runtime["num_thread"] = num_thread
         self.runtime_options = runtime
 
-    def _native_tools(self, options: GenerationOptions) -> bool:
+    def _tool_support(self, options: GenerationOptions) -> Plan[bool]:
         """Ollama picks tools itself; a forced choice goes through homefire's constrained
         prompting (the `format` schema), which enforces it."""
         return options.tool_choice in (None, "auto")
+        yield
 
     # --- wire ------------------------------------------------------------------------------
 
@@ -96,8 +104,8 @@ class Ollama(OpenAICompatibleLLM):
             )
         return self.model
 
-    def _chat_request(
-        self, messages: list[ChatMessage], options: GenerationOptions, stream: bool
+    def _chat_body(
+        self, messages: Sequence[ChatMessage], options: GenerationOptions, stream: bool
     ) -> dict[str, Any]:
         return ollama.build_chat_body(
             messages,
@@ -109,7 +117,7 @@ class Ollama(OpenAICompatibleLLM):
             think=self.think,
         )
 
-    def _generate_request(
+    def _completion_body(
         self, prompt: str, options: GenerationOptions, stream: bool, formatted: bool
     ) -> dict[str, Any]:
         return ollama.build_generate_body(
@@ -142,83 +150,17 @@ class Ollama(OpenAICompatibleLLM):
             return
         raise ContextOverflowError(prompt if isinstance(prompt, int) else None, num_ctx, detail)
 
-    # --- LLM hooks --------------------------------------------------------------------------
-
-    def _chat(self, messages: list[ChatMessage], options: GenerationOptions) -> ChatResponse:
-        body = self.http.post_json("/api/chat", self._chat_request(messages, options, False))
-        response = ollama.parse_chat(body)
+    def _after_chat(self, response: ChatResponse, messages: Sequence[ChatMessage]) -> ChatResponse:
         self._check_truncation(response.raw, ollama.prompt_words(messages))
         return response
 
-    async def _achat(self, messages: list[ChatMessage], options: GenerationOptions) -> ChatResponse:
-        body = self._chat_request(messages, options, False)
-        response = ollama.parse_chat(await self.http.apost_json("/api/chat", body))
-        self._check_truncation(response.raw, ollama.prompt_words(messages))
-        return response
-
-    def _stream_chat(
-        self, messages: list[ChatMessage], options: GenerationOptions
-    ) -> Iterator[ChatResponse]:
-        body = self._chat_request(messages, options, True)
-        assembler = ollama.ChatStreamAssembler()
-        for line in self.http.stream_ndjson("/api/chat", body):
-            if (piece := assembler.feed(line)) is not None:
-                yield piece
-        final = assembler.finish()
-        self._check_truncation(final.raw, ollama.prompt_words(messages))
-        yield final
-
-    async def _astream_chat(
-        self, messages: list[ChatMessage], options: GenerationOptions
-    ) -> AsyncIterator[ChatResponse]:
-        body = self._chat_request(messages, options, True)
-        assembler = ollama.ChatStreamAssembler()
-        async for line in self.http.astream_ndjson("/api/chat", body):
-            if (piece := assembler.feed(line)) is not None:
-                yield piece
-        final = assembler.finish()
-        self._check_truncation(final.raw, ollama.prompt_words(messages))
-        yield final
-
-    def _complete(
-        self, prompt: str, options: GenerationOptions, formatted: bool
-    ) -> CompletionResponse:
-        body = self._generate_request(prompt, options, False, formatted)
-        response = ollama.parse_generate(self.http.post_json("/api/generate", body))
+    def _after_completion(self, response: CompletionResponse, prompt: str) -> CompletionResponse:
         self._check_truncation(response.raw, len(prompt.split()))
         return response
 
-    async def _acomplete(
-        self, prompt: str, options: GenerationOptions, formatted: bool
-    ) -> CompletionResponse:
-        body = self._generate_request(prompt, options, False, formatted)
-        response = ollama.parse_generate(await self.http.apost_json("/api/generate", body))
-        self._check_truncation(response.raw, len(prompt.split()))
-        return response
-
-    def _stream_complete(
-        self, prompt: str, options: GenerationOptions, formatted: bool
-    ) -> Iterator[CompletionResponse]:
-        body = self._generate_request(prompt, options, True, formatted)
-        assembler = ollama.GenerateStreamAssembler()
-        for line in self.http.stream_ndjson("/api/generate", body):
-            if (piece := assembler.feed(line)) is not None:
-                yield piece
-        final = assembler.finish()
-        self._check_truncation(final.raw, len(prompt.split()))
-        yield final
-
-    async def _astream_complete(
-        self, prompt: str, options: GenerationOptions, formatted: bool
-    ) -> AsyncIterator[CompletionResponse]:
-        body = self._generate_request(prompt, options, True, formatted)
-        assembler = ollama.GenerateStreamAssembler()
-        async for line in self.http.astream_ndjson("/api/generate", body):
-            if (piece := assembler.feed(line)) is not None:
-                yield piece
-        final = assembler.finish()
-        self._check_truncation(final.raw, len(prompt.split()))
-        yield final
+    def _embedding(self, texts: list[str]) -> Plan[list[list[float]]]:
+        body = ollama.build_embed_body(texts, self._name())
+        return ollama.parse_embed((yield Call("POST", self.embeddings_path, body)))
 
     def _fetch_metadata(self) -> LLMMetadata:
         """The context in effect: ours if set, else the loaded model's, else Ollama's default."""
@@ -226,94 +168,82 @@ class Ollama(OpenAICompatibleLLM):
         if context is None and self.model is not None:
             running = next((m for m in self.running() if m.id in _aliases(self.model)), None)
             context = running.context_length if running else None
-        return LLMMetadata(
-            context_window=context or OLLAMA_DEFAULT_CONTEXT,
-            num_output=self.default_options.max_tokens or -1,
-            model_name=self.model or "unknown",
-            is_chat_model=self.is_chat_model,
-            extra={"base_url": self.base_url, "provider": self.provider_name},
+        native = self.model is not None and "tools" in self.show(self.model).capabilities
+        return self._describe(
+            context or OLLAMA_DEFAULT_CONTEXT, self.model or "unknown", native_tools=native
         )
 
     # --- lifecycle ------------------------------------------------------------------------
 
-    def models(self) -> list[ModelInfo]:
+    def _models(self) -> Plan[list[ModelInfo]]:
         """Downloaded models (`/api/tags`), marked loaded with their context from `/api/ps`."""
-        tags = ollama.parse_tags(self.http.get_json("/api/tags"))
-        return ollama.merge_models(tags, self.running())
+        tags = ollama.parse_tags((yield Call("GET", "/api/tags")))
+        return ollama.merge_models(tags, (yield from self._running()))
+
+    def _running(self) -> Plan[list[ModelInfo]]:
+        return ollama.parse_ps((yield Call("GET", "/api/ps")))
 
     def running(self) -> list[ModelInfo]:
         """The loaded models (`/api/ps`), each with the context it was allocated."""
-        return ollama.parse_ps(self.http.get_json("/api/ps"))
+        return self._run(self._running())
 
     def show(self, model: str | None = None) -> ModelInfo:
         """One model's details (`/api/show`): training context, capabilities, quantization."""
         name = model or self._name()
         return ollama.parse_show(self.http.post_json("/api/show", {"model": name}), name)
 
-    def load(
-        self,
-        model: str | None = None,
-        *,
-        context_length: int | None = None,
-        gpu: int | None = None,
-        ttl: ollama.KeepAlive | None = None,
-    ) -> ModelInfo:
+    def _load(self, request: LoadRequest) -> Plan[ModelInfo]:
         """Load without generating; `gpu` = layers to offload, `ttl` = keep_alive."""
-        name = model or self._name()
+        name = request.model or self._name()
+        layers = integer("gpu", request.gpu, low=0, optional=True)
         body = ollama.build_load_body(
             name,
-            keep_alive=ttl if ttl is not None else self.keep_alive,
-            num_ctx=context_length or self.runtime_options.get("num_ctx"),
+            keep_alive=request.ttl if request.ttl is not None else self.keep_alive,
+            num_ctx=request.context_length or self.runtime_options.get("num_ctx"),
         )
-        if gpu is not None:
-            body.setdefault("options", {})["num_gpu"] = gpu
-        answer = self.http.post_json("/api/generate", body, retry=False)
-        reason = ollama.parse_done_reason(answer)
+        if layers is not None:
+            body.setdefault("options", {})["num_gpu"] = layers
+        reason = ollama.parse_done_reason((yield Call("POST", "/api/generate", body, retry=False)))
         if reason != "load":
             raise GenerationError(
                 f"Ollama did not confirm loading {name!r} (done_reason={reason!r})"
             )
         if self.model is not None and _aliases(name) & _aliases(self.model):
             # later requests must ask for the same settings, or Ollama reloads at its default
-            if context_length is not None:
-                self.runtime_options["num_ctx"] = context_length
-            if gpu is not None:
-                self.runtime_options["num_gpu"] = gpu
+            if request.context_length is not None:
+                self.runtime_options["num_ctx"] = request.context_length
+            if layers is not None:
+                self.runtime_options["num_gpu"] = layers
         self._metadata = None
-        loaded = next((m for m in self.running() if m.id in _aliases(name)), None)
-        return loaded or ModelInfo(id=name, loaded=True, context_length=context_length)
+        loaded = next((m for m in (yield from self._running()) if m.id in _aliases(name)), None)
+        return loaded or ModelInfo(id=name, loaded=True, context_length=request.context_length)
 
-    def unload(self, model: str | None = None) -> None:
+    def _unload(self, model: str | None) -> Plan[None]:
         name = model or self._name()
-        self.http.post_json("/api/generate", ollama.build_unload_body(name), retry=False)
+        yield Call("POST", "/api/generate", ollama.build_unload_body(name), retry=False)
         self._metadata = None
 
-    def pull(self, model: str | None = None, *, progress: ProgressCallback | None = None) -> None:
+    def _pull(self, model: str, progress: ProgressCallback | None) -> Plan[None]:
         """Download a model from Ollama's registry, reporting each progress line."""
         name = model or self._name()
-        done = False
+        steps: list[bool] = []
+
+        def on_line(line: Any) -> None:
+            step = ollama.parse_pull_event(line)
+            steps.append(step.done)
+            if progress is not None:
+                progress(step)
+
         try:
-            for line in self.http.stream_ndjson("/api/pull", ollama.build_pull_body(name)):
-                step = ollama.parse_pull_event(line)
-                done = step.done
-                if progress is not None:
-                    progress(step)
+            yield Listen("/api/pull", ollama.build_pull_body(name), "ndjson", on_line)
         except GenerationError as exc:
             raise DownloadError(f"ollama://{name}", str(exc)) from None
-        if not done:
+        if not (steps and steps[-1]):
             raise DownloadError(
                 f"ollama://{name}",
                 'the pull stream ended before Ollama said "success"; the model may be '
                 "incomplete: pull again (Ollama resumes where it stopped)",
             )
-
-    def wait_until_ready(self, timeout: float = 30.0) -> None:
-        wait_until(self.health, timeout=timeout, what=f"waiting for Ollama at {self.base_url}")
-
-    async def await_until_ready(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109
-        await await_until(
-            self.ahealth, timeout=timeout, what=f"waiting for Ollama at {self.base_url}"
-        )
 
 
 def _aliases(name: str) -> set[str]:

@@ -11,38 +11,40 @@ from __future__ import annotations
 from typing import ClassVar
 from urllib.parse import urlsplit
 
-from homefire.providers._openai_compatible import OpenAICompatibleLLM
-from homefire.types import ModelInfo
+from homefire.protocols import openai
+from homefire.providers._server import Plan, Route, ServerLLM
+from homefire.types import ChatResponse, CompletionResponse
 
 
-class OpenAILike(OpenAICompatibleLLM):
+class OpenAILike(ServerLLM):
     """An LLM behind any server that speaks OpenAI's chat and completions API."""
 
-    provider_name: ClassVar[str] = "OpenAI-compatible server"
-    default_base_url: ClassVar[str] = "http://127.0.0.1:8000/v1"
-    chat_path: ClassVar[str] = "/chat/completions"
-    completion_path: ClassVar[str] = "/completions"
+    chat_route: ClassVar[Route[ChatResponse]] = Route(
+        "/chat/completions", openai.parse_chat, openai.ChatStreamAssembler
+    )
+    completion_route: ClassVar[Route[CompletionResponse]] = Route(
+        "/completions", openai.parse_completion, openai.CompletionStreamAssembler
+    )
     models_path: ClassVar[str] = "/models"
     embeddings_path: ClassVar[str] = "/embeddings"
+    load_instead: ClassVar[str] = (
+        "an OpenAI-compatible server serves the models it was started with; create "
+        "OpenAILike(model=...) for another of them"
+    )
 
     _discovered_model: str | None = None
 
     def _normalise_base_url(self, base_url: str) -> str:
-        if urlsplit(base_url).path.strip("/") == "":
-            return base_url.rstrip("/") + "/v1"
-        return base_url
+        trimmed = base_url.rstrip("/")
+        if urlsplit(trimmed).path == "":
+            return trimmed + "/v1"
+        return trimmed
 
     def _request_model(self) -> str | None:
-        """The model named by the user, else the first one the server lists (asked once)."""
-        if self.model is None and self._discovered_model is None:
-            self._discovered_model = _first_id(self.models())
         return self.model or self._discovered_model
 
-    async def _aprepare(self) -> None:
-        """Ask for the first model without blocking the loop, so `_request_model` need not."""
-        if self.model is None and self._discovered_model is None:
-            self._discovered_model = _first_id(await self.amodels())
-
-
-def _first_id(models: list[ModelInfo]) -> str | None:
-    return models[0].id if models else None
+    def _settle(self) -> Plan[None]:
+        """Without a model named, ask once for the server's first one."""
+        if self.model is None:
+            models = yield from self._models()
+            self._discovered_model = models[0].id if models else None

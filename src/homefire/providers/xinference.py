@@ -7,10 +7,9 @@ supervisor's, a launched model may live on any worker, and nothing here assumes 
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypedDict, Unpack
 
 from homefire.errors import (
     APIStatusError,
@@ -22,25 +21,40 @@ from homefire.errors import (
     NotSupportedError,
     ServerBusyError,
 )
-from homefire.lifecycle import ProgressCallback
+from homefire.progress import ProgressCallback
 from homefire.protocols import xinference
 from homefire.protocols.errors import error_details, error_from_response
 from homefire.protocols.xinference import NodeInfo
-from homefire.providers._lifecycle import await_until, wait_until
-from homefire.providers._openai_compatible import OpenAICompatibleLLM
-from homefire.types import ModelInfo
+from homefire.providers._server import Call, Pause, Plan, ServerLLM
+from homefire.types import LoadRequest, ModelInfo
 
 
-class Xinference(OpenAICompatibleLLM):
+class LaunchSettings(TypedDict, total=False):
+    """How `Xinference.launch` starts a model (see its docstring)."""
+
+    model_uid: str | None
+    model_engine: str
+    model_format: str | None
+    model_size_in_billions: int | str | None
+    quantization: str | None
+    n_gpu: int | str | None
+    replica: int
+    n_ctx: int | None
+    worker_ip: str | None
+    gpu_idx: list[int] | None
+    engine_options: Mapping[str, Any] | None
+    timeout: float
+    progress: ProgressCallback | None
+    poll_interval: float
+
+
+class Xinference(ServerLLM):
     """A model launched on Xinference (default `http://127.0.0.1:9997`).
 
     `model_uid` names a running model (see `models()`), or is set by `launch()`. `api_key`
     (an API key or a login token) defaults to `$XINFERENCE_API_KEY`.
     """
 
-    provider_name: ClassVar[str] = "Xinference"
-    default_base_url: ClassVar[str] = "http://127.0.0.1:9997"
-    start_hint: ClassVar[str] = "start it with `xinference-local` (or pass base_url=)"
     health_path: ClassVar[str | None] = "/v1/cluster/auth"
 
     def __init__(
@@ -53,9 +67,7 @@ class Xinference(OpenAICompatibleLLM):
     ) -> None:
         if model_uid is not None and model is not None and model_uid != model:
             raise InvalidParameterError("model", "pass model_uid or model, not both")
-        super().__init__(
-            model_uid or model, api_key=api_key or os.environ.get("XINFERENCE_API_KEY"), **kwargs
-        )
+        super().__init__(model_uid or model, api_key=api_key, **kwargs)
         # Xinference reports the model family's context, not the n_ctx a launch asked for
         self._launched_ctx: dict[str, int] = {}
 
@@ -99,14 +111,14 @@ class Xinference(OpenAICompatibleLLM):
             info.context_length = self._launched_ctx[info.id]
         return info
 
-    def models(self) -> list[ModelInfo]:
+    def _models(self) -> Plan[list[ModelInfo]]:
         """The running models, each under its uid, with context, quantization and abilities.
 
         `context_length` is the n_ctx of launches made through this object, else the model
         family's (Xinference does not report a launch's n_ctx).
         """
         return [
-            self._in_effect(m) for m in xinference.parse_models(self.http.get_json("/v1/models"))
+            self._in_effect(m) for m in xinference.parse_models((yield Call("GET", "/v1/models")))
         ]
 
     def describe(self, model_uid: str | None = None) -> ModelInfo:
@@ -115,7 +127,21 @@ class Xinference(OpenAICompatibleLLM):
             xinference.parse_describe(uid, self.http.get_json(f"/v1/models/{uid}"))
         )
 
-    def launch(
+    def launch(self, model_name: str, **settings: Unpack[LaunchSettings]) -> str:
+        """Launch a registered model and wait until every replica is READY; returns its uid.
+
+        `n_ctx` defaults to this provider's `context_window`; `engine_options` are passed
+        through to the engine (e.g. `{"n_parallel": 4}` for llama.cpp). The supervisor picks
+        the worker unless `worker_ip` (and `gpu_idx`) pin it. This provider then talks to the
+        launched model unless it was created for another uid.
+        """
+        return self._run(self._launch(model_name, **settings))
+
+    async def alaunch(self, model_name: str, **settings: Unpack[LaunchSettings]) -> str:
+        """`launch` without blocking the event loop."""
+        return await self._arun(self._launch(model_name, **settings))
+
+    def _launch(
         self,
         model_name: str,
         *,
@@ -133,14 +159,8 @@ class Xinference(OpenAICompatibleLLM):
         timeout: float = 600.0,
         progress: ProgressCallback | None = None,
         poll_interval: float = 0.5,
-    ) -> str:
-        """Launch a registered model and wait until every replica is READY; returns its uid.
-
-        `n_ctx` defaults to this provider's `context_window`; `engine_options` are passed
-        through to the engine (e.g. `{"n_parallel": 4}` for llama.cpp). The supervisor picks
-        the worker unless `worker_ip` (and `gpu_idx`) pin it. This provider then talks to the
-        launched model unless it was created for another uid.
-        """
+    ) -> Plan[str]:
+        """The plan behind `launch`."""
         body = xinference.build_launch_body(
             model_name,
             model_uid=model_uid,
@@ -155,8 +175,8 @@ class Xinference(OpenAICompatibleLLM):
             gpu_idx=gpu_idx,
             engine_options=engine_options,
         )
-        uid = xinference.parse_launch(self._post_launch(model_name, body, timeout))
-        self._wait_launched(uid, timeout, progress, poll_interval)
+        uid = xinference.parse_launch((yield from self._post_launch(model_name, body, timeout)))
+        yield from self._wait_launched(uid, timeout, progress, poll_interval)
         if isinstance(body.get("n_ctx"), int):
             self._launched_ctx[uid] = body["n_ctx"]
         if self.model is None:
@@ -164,11 +184,13 @@ class Xinference(OpenAICompatibleLLM):
         self._metadata = None
         return uid
 
-    def _post_launch(self, model_name: str, body: dict[str, Any], timeout: float) -> Any:
+    def _post_launch(self, model_name: str, body: dict[str, Any], timeout: float) -> Plan[Any]:
         """POST the launch once: Xinference answers 503 when the launch itself failed."""
         try:
-            return self.http.post_json(
-                "/v1/models?wait_ready=false", body, timeout=timeout, retry=False
+            return (
+                yield Call(
+                    "POST", "/v1/models?wait_ready=false", body, timeout=timeout, retry=False
+                )
             )
         except ServerBusyError as exc:
             if exc.status != 503:
@@ -189,12 +211,12 @@ class Xinference(OpenAICompatibleLLM):
         timeout: float,
         progress: ProgressCallback | None,
         poll_interval: float,
-    ) -> None:
+    ) -> Plan[None]:
         end = time.monotonic() + timeout
         first = True
         while True:
             status = xinference.parse_instance_status(
-                self.http.get_json("/v1/models/instances", params={"model_uid": uid})
+                (yield Call("GET", "/v1/models/instances", params={"model_uid": uid}))
             )
             if status == "READY":
                 return
@@ -209,41 +231,43 @@ class Xinference(OpenAICompatibleLLM):
                 )
             first = False
             if progress is not None:
-                progress(
-                    xinference.parse_progress(self.http.get_json(f"/v1/models/{uid}/progress"))
-                )
+                answer = yield Call("GET", f"/v1/models/{uid}/progress")
+                progress(xinference.parse_progress(answer))
             if time.monotonic() > end:
                 raise HomefireTimeoutError("launch", timeout, f"Xinference launched {uid!r}")
-            time.sleep(poll_interval)
+            yield Pause(poll_interval)
 
-    def terminate(self, model_uid: str | None = None) -> None:
-        """Stop a running model and free its resources on whichever worker holds it."""
+    def _terminate(self, model_uid: str | None) -> Plan[None]:
         uid = self._uid(model_uid)
-        response = self.http.request("DELETE", f"/v1/models/{uid}")
+        response = yield Call("DELETE", f"/v1/models/{uid}", raw=True)
         if response.status >= 400:
             raise self._http_error(response.status, response.json_or_text(), url=response.url)
         self._metadata = None
 
-    def load(
-        self,
-        model: str | None = None,
-        *,
-        context_length: int | None = None,
-        gpu: int | str | None = None,
-        ttl: Any = None,
-    ) -> ModelInfo:
+    def terminate(self, model_uid: str | None = None) -> None:
+        """Stop a running model and free its resources on whichever worker holds it."""
+        self._run(self._terminate(model_uid))
+
+    def _load(self, request: LoadRequest) -> Plan[ModelInfo]:
         """`launch(model, n_ctx=context_length, n_gpu=gpu)`; Xinference has no idle TTL."""
-        if ttl is not None:
+        if request.ttl is not None:
             raise NotSupportedError(
                 "Xinference keeps a launched model until it is terminated; it has no TTL"
             )
-        if model is None:
+        if request.model is None:
             raise InvalidParameterError("model", "name the registered model to launch")
-        uid = self.launch(model, n_ctx=context_length, n_gpu=gpu if gpu is not None else "auto")
-        return self.describe(uid)
+        if isinstance(request.gpu, float):
+            raise InvalidParameterError(
+                "gpu", f"Xinference takes a number of GPUs or 'auto', got {request.gpu!r}"
+            )
+        n_gpu = "auto" if request.gpu is None else request.gpu
+        uid = yield from self._launch(request.model, n_ctx=request.context_length, n_gpu=n_gpu)
+        return self._in_effect(
+            xinference.parse_describe(uid, (yield Call("GET", f"/v1/models/{uid}")))
+        )
 
-    def unload(self, model: str | None = None) -> None:
-        self.terminate(model)
+    def _unload(self, model: str | None) -> Plan[None]:
+        yield from self._terminate(model)
 
     def register_model(self, family: Mapping[str, Any], *, persist: bool = False) -> None:
         """Register a custom LLM family (e.g. a local GGUF file) so it can be launched."""
@@ -259,11 +283,3 @@ class Xinference(OpenAICompatibleLLM):
     def cluster_info(self) -> list[NodeInfo]:
         """Every node of the cluster: the supervisor and each worker with its GPUs."""
         return xinference.parse_cluster_info(self.http.get_json("/v1/cluster/info"))
-
-    def wait_until_ready(self, timeout: float = 60.0) -> None:
-        wait_until(self.health, timeout=timeout, what=f"waiting for Xinference at {self.base_url}")
-
-    async def await_until_ready(self, timeout: float = 60.0) -> None:  # noqa: ASYNC109
-        await await_until(
-            self.ahealth, timeout=timeout, what=f"waiting for Xinference at {self.base_url}"
-        )

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from homefire.errors import InvalidParameterError, ModelFileError
+from homefire.errors import InvalidParameterError
 
 # KV cache element types llama.cpp accepts, by the name users write (as in `--cache-type-k`).
 KV_CACHE_TYPES = ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1")
@@ -45,28 +45,6 @@ class EngineSettings:
     n_parallel: int = 1
     swa_full: bool | None = None
     engine_kwargs: Mapping[str, Any] = field(default_factory=dict)
-
-
-class EngineLoadError(ModelFileError):
-    """The engine refused a file whose header reads fine.
-
-    `out_of_memory` is True when a failed allocation explains it, or when the engine's
-    message cannot tell one apart from other load failures (`memory_certain` False then):
-    a smaller load may work.
-    """
-
-    def __init__(
-        self,
-        path: str,
-        problem: str,
-        hint: str,
-        *,
-        out_of_memory: bool,
-        memory_certain: bool = True,
-    ) -> None:
-        super().__init__(path, problem, hint)
-        self.out_of_memory = out_of_memory
-        self.memory_certain = memory_certain
 
 
 class Engine(Protocol):

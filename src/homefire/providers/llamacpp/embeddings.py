@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import Any, Protocol
 
 from homefire.errors import GenerationError, ModelFileError, ProtocolError
-from homefire.providers._engine import MODEL_CLOSED, EngineSettings
+from homefire.providers.llamacpp.engine import MODEL_CLOSED, EngineSettings
 
 
 class Embedder(Protocol):
@@ -49,7 +49,7 @@ class _XLlamaCppEmbedder:
     """xllamacpp's server core with `embedding=True`; its listener is locked like the chat one."""
 
     def __init__(self, settings: EngineSettings) -> None:
-        from homefire.providers._xllamacpp_engine import _params, _xllamacpp, open_server
+        from homefire.providers.llamacpp.xllamacpp import _params, _xllamacpp, open_server
 
         xlc = _xllamacpp()
         params, _ = _params(replace(settings, n_parallel=1))
@@ -82,7 +82,7 @@ class _LlamaCppPythonEmbedder:
     """`llama_cpp.Llama(embedding=True)`, one call at a time like its generation twin."""
 
     def __init__(self, settings: EngineSettings) -> None:
-        from homefire.providers._llama_cpp_python_engine import _llama_cpp
+        from homefire.providers.llamacpp.llama_cpp_python import _llama_cpp
 
         llama_cpp = _llama_cpp()
         try:

@@ -14,9 +14,9 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 
 from homefire._bridge import iterate_sync, run_sync
-from homefire.llm import LLM
+from homefire.llm.base import LLM
+from homefire.llm.templates import render_chat_template, simple_messages_to_prompt
 from homefire.options import GenerationOptions
-from homefire.templates import render_chat_template, simple_messages_to_prompt
 from homefire.types import (
     ChatMessage,
     ChatResponse,
@@ -87,6 +87,7 @@ class CustomLLM(LLM):
             num_output=self.num_output,
             model_name=self.model_name,
             is_chat_model=False,
+            supports_tools=True,
         )
 
     def messages_to_prompt(self, messages: Sequence[ChatMessage]) -> str:

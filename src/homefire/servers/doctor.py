@@ -7,31 +7,23 @@ ones. Every failure carries its cause and the fix.
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, NoReturn
+from typing import Literal, NoReturn
 
 from homefire._bridge import run_sync
-from homefire.endpoints import (
-    PROVIDERS,
-    Endpoint,
-    build,
-    config_path,
-    from_config,
-    load_config,
-    parse_spec,
-    scheme_for,
-)
 from homefire.errors import (
     AuthenticationError,
     HomefireError,
     InvalidParameterError,
     ServerNotRunningError,
 )
-from homefire.protocols.fingerprint import DEFAULT_PORTS, LABELS, Identity, ServerKind
-from homefire.providers._openai_compatible import OpenAICompatibleLLM
+from homefire.llm.base import LLM
+from homefire.protocols.fingerprint import Identity, ServerKind
+from homefire.providers import _registry
+from homefire.servers.config import Endpoint, config_path, from_config, load_config
+from homefire.servers.connect import build, parse_spec
 from homefire.types import ModelInfo
 
 Status = Literal["ok", "fail", "skip"]
@@ -73,11 +65,10 @@ def _target(spec: str, model: str | None, api_key: str | None) -> _Target:
         expected = endpoint.provider
     if endpoint is None:
         endpoint = Endpoint("", spec.rstrip("/"))
-    if endpoint.base_url is None and endpoint.provider in PROVIDERS:
-        module, name = PROVIDERS[endpoint.provider]
-        cls = getattr(importlib.import_module(module), name)
+    row = _registry.find(endpoint.provider) if endpoint.provider else None
+    if endpoint.base_url is None and row is not None and row.default_base_url is not None:
         endpoint = Endpoint(
-            endpoint.provider, cls.default_base_url, endpoint.model, endpoint.options
+            endpoint.provider, row.default_base_url, endpoint.model, endpoint.options
         )
     if endpoint.base_url is None:
         raise InvalidParameterError(
@@ -93,18 +84,12 @@ def _target(spec: str, model: str | None, api_key: str | None) -> _Target:
     )
 
 
-def _kind(scheme: str) -> ServerKind | None:
-    """The server kind a connect() scheme expects."""
-    name = {"llamacpp-server": "llamacpp"}.get(scheme, scheme)
-    return ServerKind(name) if name in set(ServerKind) else None
-
-
 def _same(expected: str, found: ServerKind) -> bool:
     """Whether the server found is one the spec's provider can talk to."""
     if expected == "openai":
         return True  # every server here speaks the OpenAI-compatible API
-    llamacpp = {ServerKind.LLAMACPP, ServerKind.LLAMAFILE}
-    return _kind(expected) == found or (_kind(expected) in llamacpp and found in llamacpp)
+    row = _registry.find(expected)
+    return row is not None and str(found) in row.kinds
 
 
 def _aliases(name: str) -> set[str]:
@@ -140,14 +125,12 @@ class Doctor:
         raise _Stop
 
     def run(self) -> list[Check]:
-        llm: OpenAICompatibleLLM | None = None
+        llm: LLM | None = None
         try:
             identity = self._reachable_and_which()
             endpoint = self.target.endpoint
-            provider = self.target.expected or scheme_for(identity.kind)
-            built = build(Endpoint(provider, self._url, endpoint.model, endpoint.options))
-            assert isinstance(built, OpenAICompatibleLLM), "every server provider is one"
-            llm = built
+            provider = self.target.expected or _registry.for_kind(identity.kind).scheme
+            llm = build(Endpoint(provider, self._url, endpoint.model, endpoint.options))
             self._ready(llm)
             models = self._auth(llm)
             info = self._model(models)
@@ -170,7 +153,7 @@ class Doctor:
     # --- the checks -------------------------------------------------------------------------
 
     def _reachable_and_which(self) -> Identity:
-        from homefire.discovery import adiscover, aidentify
+        from homefire.servers.discover import adiscover, aidentify
 
         url = self._url
         try:
@@ -180,12 +163,8 @@ class Doctor:
             nearby = run_sync(adiscover([host], probe_timeout=0.5, with_models=False))
             elsewhere = ", ".join(f"{s.label} at {s.base_url}" for s in nearby)
             expected = self.target.expected
-            start = {
-                "ollama": "start it with `ollama serve`",
-                "lmstudio": "start LM Studio's server with `lms server start`",
-                "localai": "start it with `local-ai run`",
-                "xinference": "start it with `xinference-local`",
-            }.get(expected or "", "start the server")
+            row = _registry.find(expected) if expected else None
+            start = row.start if row is not None else "start the server"
             fix = (
                 f"it may be on another port: found {elsewhere}; point the spec there"
                 if elsewhere
@@ -214,22 +193,22 @@ class Doctor:
             )
         expected = self.target.expected
         if expected and not _same(expected, identity.kind):
-            kind = _kind(expected)
-            wanted = LABELS[kind] if kind else expected
-            port = DEFAULT_PORTS.get(kind) if kind else None
+            row = _registry.find(expected)
+            wanted = row.label if row is not None else expected
+            port = row.port if row is not None else None
             hint = f" ({wanted} listens on {port} by default)" if port else ""
             self._fail(
                 "server",
                 f"{identity.label} answers, not {wanted}",
                 cause=f"the spec names {expected!r} but another server listens at {url}",
-                fix=f"use {identity.kind}:// in the spec, or the port of the server you "
-                f"meant{hint}",
+                fix=f"use {_registry.for_kind(identity.kind).scheme}:// in the spec, or the "
+                f"port of the server you meant{hint}",
             )
         version = f" {identity.version}" if identity.version else ""
         self._add(Check("server", "ok", f"{identity.label}{version}"))
         return identity
 
-    def _ready(self, llm: OpenAICompatibleLLM) -> None:
+    def _ready(self, llm: LLM) -> None:
         try:
             ready = llm.health()
         except AuthenticationError:
@@ -250,7 +229,7 @@ class Doctor:
             )
         self._add(Check("ready", "ok", "ready"))
 
-    def _auth(self, llm: OpenAICompatibleLLM) -> list[ModelInfo]:
+    def _auth(self, llm: LLM) -> list[ModelInfo]:
         sent = bool(self.target.endpoint.options.get("api_key"))
         try:
             models = llm.models()
@@ -313,7 +292,7 @@ class Doctor:
             )
         self._add(Check("context", "ok", f"{actual} tokens in effect, as requested"))
 
-    def _generate(self, llm: OpenAICompatibleLLM) -> None:
+    def _generate(self, llm: LLM) -> None:
         if self.target.endpoint.model is None and not isinstance(getattr(llm, "model", None), str):
             self._add(Check("generate", "skip", "no model named to test (pass --model)"))
             return
@@ -343,8 +322,3 @@ class Doctor:
         if model and spec.endswith(":" + model):
             return spec[: -len(model)]
         return spec
-
-
-def diagnose(spec: str, **kwargs: Any) -> list[Check]:
-    """Run every check against `spec` (a URL, provider spec or configured name)."""
-    return Doctor(spec, **kwargs).run()

@@ -1,14 +1,14 @@
-"""Embeddings: input checks and batching shared by every provider, and `Embedding`, a client
-for dedicated embedding endpoints (OpenAI-compatible `/v1/embeddings` or Ollama `/api/embed`).
-"""
+"""`Embedding`: a client for a server that serves an embedding model, OpenAI-compatible
+(`/v1/embeddings`) or Ollama (`/api/embed`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
-from homefire.errors import InvalidParameterError, ProtocolError
+from homefire.errors import InvalidParameterError
+from homefire.llm.embedding import as_texts, batched, checked_vectors
 
 if TYPE_CHECKING:
     from homefire.http import Timeouts
@@ -27,55 +27,6 @@ def _server_root(base_url: str, dialect: str) -> str:
     if dialect == "openai" and urlsplit(trimmed).path.endswith("/v1"):
         return trimmed[: -len("/v1")]
     return trimmed
-
-
-def as_texts(texts: str | Sequence[str]) -> list[str]:
-    """A single string or a list of strings, as a non-empty list."""
-    items = [texts] if isinstance(texts, str) else texts
-    if not isinstance(items, Sequence) or not all(isinstance(t, str) for t in items):
-        raise InvalidParameterError("texts", "must be a string or a list of strings")
-    if not items:
-        raise InvalidParameterError("texts", "at least one text is needed")
-    return list(items)
-
-
-def batched(items: list[str], size: int) -> Iterator[list[str]]:
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise InvalidParameterError("embed_batch_size", f"must be an integer >= 1, got {size!r}")
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def checked_vectors(vectors: list[list[float]], expected: int) -> list[list[float]]:
-    """The vectors of one batch, after checking the backend sent one per text."""
-    if len(vectors) != expected:
-        raise ProtocolError(f"asked for {expected} embeddings, got {len(vectors)}")
-    return vectors
-
-
-def build_ollama_embed_body(
-    texts: Sequence[str], model: str, *, dimensions: int | None = None
-) -> dict[str, Any]:
-    body: dict[str, Any] = {"model": model, "input": list(texts)}
-    if dimensions is not None:
-        body["dimensions"] = dimensions
-    return body
-
-
-def parse_ollama_embed(body: Any) -> list[list[float]]:
-    """Ollama's `{"embeddings": [[...], ...]}`, in input order."""
-    if not isinstance(body, Mapping):
-        raise ProtocolError(f"expected an embed object, got {type(body).__name__}")
-    vectors = body.get("embeddings")
-    if not isinstance(vectors, list) or not all(_is_vector(v) for v in vectors):
-        raise ProtocolError("the embed answer has no `embeddings` list of number lists")
-    return [[float(x) for x in vector] for vector in vectors]
-
-
-def _is_vector(value: Any) -> bool:
-    return isinstance(value, list) and all(
-        isinstance(x, int | float) and not isinstance(x, bool) for x in value
-    )
 
 
 class Embedding:
@@ -133,7 +84,9 @@ class Embedding:
 
     def _body(self, texts: list[str]) -> dict[str, Any]:
         if self.dialect == "ollama":
-            return build_ollama_embed_body(texts, self.model or "", dimensions=self.dimensions)
+            from homefire.protocols import ollama
+
+            return ollama.build_embed_body(texts, self.model or "", dimensions=self.dimensions)
         from homefire.protocols import openai
 
         body = openai.build_embeddings_body(texts, model=self.model)
@@ -143,7 +96,9 @@ class Embedding:
 
     def _parse(self, body: Any, expected: int) -> list[list[float]]:
         if self.dialect == "ollama":
-            vectors = parse_ollama_embed(body)
+            from homefire.protocols import ollama
+
+            vectors = ollama.parse_embed(body)
         else:
             from homefire.protocols import openai
 

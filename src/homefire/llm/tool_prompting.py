@@ -17,10 +17,10 @@ from dataclasses import replace
 from typing import Any
 
 from homefire.errors import GenerationError, NotSupportedError
+from homefire.llm.partial_json import parse_partial_json
+from homefire.llm.schema import closed
 from homefire.options import GenerationOptions
-from homefire.partial_json import parse_partial_json
 from homefire.protocols.openai import parse_tool_arguments
-from homefire.schema import closed
 from homefire.types import ChatMessage, ChatResponse, MessageRole, ToolCall
 
 _ANSWER = {

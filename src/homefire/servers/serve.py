@@ -3,7 +3,7 @@
 The in-process engine (xllamacpp) listens itself; this module sets it up safely and keeps it
 running until SIGTERM or Ctrl-C. It binds 127.0.0.1 unless told otherwise, refuses requests
 without the API key it is given, and allows browsers no origin but its own. `homefire
-serve` and `hf.launch()` (which runs `python -m homefire.serve` in a child process) use it.
+serve` and `hf.launch()` (which runs `python -m homefire.servers.serve` in a child process) use it.
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from homefire._validate import integer, text
+from homefire._validate import port as validate_port
 from homefire.errors import (
     HomefireError,
-    InvalidParameterError,
     MissingDependencyError,
     ModelFileError,
     ServerError,
@@ -55,7 +56,7 @@ def new_api_key() -> str:
 
 def default_model_path() -> Path:
     """The embedded default model (SmolLM2-135M-Instruct), used when no model is given."""
-    from homefire.embedded import embedded_model_path
+    from homefire.modelfiles.embedded import embedded_model_path
 
     return embedded_model_path()
 
@@ -65,20 +66,10 @@ def _check(
 ) -> None:
     if not model_path.is_file():
         raise ModelFileError(str(model_path), "no such file", "Pass the path of a .gguf file")
-    if not host:
-        raise InvalidParameterError("host", "must be a host name or address")
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
-        raise InvalidParameterError("port", f"must be 0..65535 (0: any free port), got {port!r}")
-    if isinstance(parallel, bool) or not isinstance(parallel, int) or parallel < 1:
-        raise InvalidParameterError("parallel", f"must be a positive integer, got {parallel!r}")
-    if context_window is not None and (
-        isinstance(context_window, bool)
-        or not isinstance(context_window, int)
-        or context_window < 1
-    ):
-        raise InvalidParameterError(
-            "context_window", f"must be a positive integer, got {context_window!r}"
-        )
+    text("host", host)
+    validate_port("port", port, any_free=True)
+    integer("parallel", parallel, low=1)
+    integer("context_window", context_window, low=1, optional=True)
 
 
 def _check_port_free(host: str, port: int) -> None:
@@ -194,7 +185,7 @@ def run(
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m homefire.serve",
+        prog="python -m homefire.servers.serve",
         description="Serve a GGUF model over llama.cpp's native and OpenAI-compatible API.",
     )
     parser.add_argument("model", nargs="?", help="a .gguf file (default: the embedded model)")

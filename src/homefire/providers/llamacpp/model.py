@@ -19,36 +19,37 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from homefire._bridge import iterate_in_thread
+from homefire._validate import flag, integer
 from homefire.errors import (
     ChatTemplateError,
     ContextOverflowError,
     GenerationError,
     InvalidParameterError,
+    NotSupportedError,
 )
-from homefire.llm import LLM
+from homefire.llm.base import LLM
+from homefire.llm.templates import render_chat_template
 from homefire.options import parse_options
-from homefire.protocols.openai import (
-    CompletionStreamAssembler,
-    build_completion_body,
-    parse_completion,
-)
-from homefire.providers._engine import KV_CACHE_TYPES, EngineSettings
-from homefire.providers._llamacpp_auto import AUTO, AutoSettings, load_planned, plan_summary
-from homefire.templates import render_chat_template
+from homefire.protocols.llamacpp import build_engine_body
+from homefire.protocols.openai import CompletionStreamAssembler, parse_completion
+from homefire.providers.llamacpp.auto import AUTO, AutoSettings, load_planned, plan_summary
+from homefire.providers.llamacpp.engine import KV_CACHE_TYPES, EngineSettings
 from homefire.types import (
     ChatMessage,
     ChatResponse,
     CompletionResponse,
     LLMMetadata,
+    LoadRequest,
+    ModelInfo,
     chat_from_completion,
 )
 
 if TYPE_CHECKING:
-    from homefire.modelfile import ModelFile
+    from homefire.modelfiles.gguf import ModelFile
     from homefire.options import GenerationOptions
     from homefire.planner import Hardware, Plan
-    from homefire.providers._engine import Engine
-    from homefire.providers._llamacpp_embeddings import Embedder
+    from homefire.providers.llamacpp.embeddings import Embedder
+    from homefire.providers.llamacpp.engine import Engine
 
 __all__ = ["ENGINES", "LlamaCPP"]
 
@@ -57,8 +58,8 @@ CompletionToPrompt = Callable[[str], str]
 
 ENGINES = ("xllamacpp", "llama-cpp-python")
 _ENGINE_MODULES = {
-    "xllamacpp": ("homefire.providers._xllamacpp_engine", "XLlamaCppEngine"),
-    "llama-cpp-python": ("homefire.providers._llama_cpp_python_engine", "LlamaCppPythonEngine"),
+    "xllamacpp": ("homefire.providers.llamacpp.xllamacpp", "XLlamaCppEngine"),
+    "llama-cpp-python": ("homefire.providers.llamacpp.llama_cpp_python", "LlamaCppPythonEngine"),
 }
 
 CONTEXT_CAP = 8192
@@ -80,24 +81,6 @@ def _default_threads() -> int:
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     cpus = cpus or 1
     return cpus if cpus <= 4 else cpus // 2
-
-
-def _int_param(name: str, value: Any, low: int, *, none_ok: bool = True) -> int | None:
-    if value is None and none_ok:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidParameterError(name, f"must be an integer, got {value!r}")
-    if value < low:
-        raise InvalidParameterError(name, f"must be at least {low}, got {value}")
-    return value
-
-
-def _bool_param(name: str, value: Any, *, none_ok: bool = False) -> bool | None:
-    if value is None and none_ok:
-        return None
-    if not isinstance(value, bool):
-        raise InvalidParameterError(name, f"must be True or False, got {value!r}")
-    return value
 
 
 def _cache_type(name: str, value: Any) -> str | None:
@@ -122,7 +105,7 @@ def _auto_or_int(name: str, value: Any, low: int, *, none_ok: bool) -> int | Non
         return None
     if isinstance(value, str):
         raise InvalidParameterError(name, f"must be an integer or 'auto', got {value!r}")
-    return _int_param(name, value, low, none_ok=none_ok)
+    return integer(name, value, low=low, optional=none_ok)
 
 
 def _auto_settings(n_gpu_layers: Any, context_window: Any, hardware: Any) -> AutoSettings | None:
@@ -165,12 +148,12 @@ def _engine_settings(
         )
     cache_k = _cache_type("cache_type_k", cache_type_k or kv_cache_type)
     cache_v = _cache_type("cache_type_v", cache_type_v or kv_cache_type)
-    flash = _bool_param("flash_attn", flash_attn, none_ok=True)
+    flash = flag("flash_attn", flash_attn, optional=True)
     if flash is False and cache_v is not None and cache_v not in _UNQUANTIZED_KV:
         raise InvalidParameterError(
             "cache_type_v", f"a quantized V cache ({cache_v}) needs flash_attn=True or None"
         )
-    slots = _int_param("n_parallel", n_parallel, 1)
+    slots = integer("n_parallel", n_parallel, low=1, optional=True)
     if engine == "llama-cpp-python" and slots not in (None, 1):
         raise InvalidParameterError(
             "n_parallel",
@@ -182,14 +165,14 @@ def _engine_settings(
         model_path=Path(),
         context_window=0,
         n_gpu_layers=n_gpu_layers,
-        n_threads=_int_param("n_threads", n_threads, 1) or _default_threads(),
-        n_batch=_int_param("n_batch", n_batch, 1),
+        n_threads=integer("n_threads", n_threads, low=1, optional=True) or _default_threads(),
+        n_batch=integer("n_batch", n_batch, low=1, optional=True),
         flash_attn=flash,
         cache_type_k=cache_k,
         cache_type_v=cache_v,
-        use_mmap=bool(_bool_param("use_mmap", use_mmap)),
-        use_mlock=bool(_bool_param("use_mlock", use_mlock)),
-        verbose=bool(_bool_param("verbose", verbose)),
+        use_mmap=flag("use_mmap", use_mmap),
+        use_mlock=flag("use_mlock", use_mlock),
+        verbose=flag("verbose", verbose),
         n_parallel=1 if engine == "llama-cpp-python" else slots or _DEFAULT_SLOTS,
         engine_kwargs=dict(engine_kwargs or {}),
     )
@@ -197,7 +180,7 @@ def _engine_settings(
 
 class LlamaCPP(LLM):
     """A local GGUF model, in process. With no model, the embedded SmolLM2-135M-Instruct,
-    which answers greedily by default (see `homefire.embedded.EMBEDDED_DEFAULTS`).
+    which answers greedily by default (see `homefire.modelfiles.embedded.EMBEDDED_DEFAULTS`).
 
     `context_window` defaults to the model's trained context capped at `CONTEXT_CAP`;
     `"auto"` (for it or `n_gpu_layers`) asks `homefire.planner` what fits this machine (or
@@ -239,7 +222,7 @@ class LlamaCPP(LLM):
         cache_dir: str | os.PathLike[str] | None = None,
         hardware: Hardware | None = None,
     ) -> None:
-        max_tokens = _int_param("max_new_tokens", max_new_tokens, 1)
+        max_tokens = integer("max_new_tokens", max_new_tokens, low=1, optional=True)
         # The caller's defaults; load_model() adds the embedded model's own when it loads it.
         self._user_defaults = parse_options(
             {"temperature": temperature, "seed": seed, "max_tokens": max_tokens}
@@ -311,7 +294,7 @@ class LlamaCPP(LLM):
         leaves the current model working. Settings on "auto" are planned again for it.
         """
         path = self._resolve(path_or_url, sha256)
-        from homefire.modelfile import read_model_file
+        from homefire.modelfiles.gguf import read_model_file
 
         model_file = read_model_file(path)
         trained = model_file.context_length
@@ -322,7 +305,7 @@ class LlamaCPP(LLM):
         )
         defaults = self._user_defaults
         if path_or_url is None:
-            from homefire.embedded import EMBEDDED_DEFAULTS
+            from homefire.modelfiles.embedded import EMBEDDED_DEFAULTS
 
             defaults = EMBEDDED_DEFAULTS.merged(defaults)
         plan = None
@@ -342,13 +325,13 @@ class LlamaCPP(LLM):
 
     def _resolve(self, path_or_url: str | os.PathLike[str] | None, sha256: str | None) -> Path:
         if path_or_url is None:
-            from homefire.embedded import embedded_model_path
+            from homefire.modelfiles.embedded import embedded_model_path
 
             return embedded_model_path()
         if not isinstance(path_or_url, str | os.PathLike):
             raise InvalidParameterError("model_path", f"must be a path or URL, got {path_or_url!r}")
         if isinstance(path_or_url, str) and path_or_url.startswith(("http://", "https://")):
-            from homefire.download import download_model
+            from homefire.modelfiles.download import download_model
 
             return download_model(path_or_url, sha256=sha256, cache_dir=self._cache_dir)
         if sha256 is not None:
@@ -394,6 +377,8 @@ class LlamaCPP(LLM):
             num_output=self.default_options.max_tokens or _DEFAULT_NUM_OUTPUT,
             model_name=model_file.name or model_file.path.stem,
             is_chat_model=True,
+            supports_tools=True,
+            is_function_calling_model="tools" in (self._template() or ("", ""))[0],
             extra={
                 "engine": self._engine_name,
                 "model_path": str(model_file.path),
@@ -406,6 +391,51 @@ class LlamaCPP(LLM):
                 **extra,
             },
         )
+
+    # --- the lifecycle: one model in memory at a time ---------------------------------------
+
+    def models(self) -> list[ModelInfo]:
+        """The model in memory (none after `close()`)."""
+        if self._engine is None or self._model_file is None:
+            return []
+        model_file = self._model_file
+        return [
+            ModelInfo(
+                id=model_file.name or model_file.path.stem,
+                loaded=True,
+                context_length=self._context,
+                max_context_length=model_file.context_length,
+                quantization=model_file.quantization,
+                size_bytes=model_file.file_size,
+                capabilities=["completion", "chat", "embedding"],
+            )
+        ]
+
+    def _load_model(self, request: LoadRequest) -> ModelInfo:
+        """`load_model(model)` (a path, a URL, or None for the embedded model), with this
+        context window and number of GPU layers when given."""
+        if request.ttl is not None:
+            raise NotSupportedError(
+                "an in-process model stays loaded until close() or load() of another; "
+                "it has no idle time-to-live"
+            )
+        if request.context_length is not None:
+            self._context_request = integer(
+                "context_length", request.context_length, low=_MIN_CONTEXT
+            )
+        if request.gpu is not None:
+            layers = integer("gpu", request.gpu, low=-1)
+            self._settings = replace(self._settings, n_gpu_layers=layers)
+        self.load_model(request.model)
+        return self.models()[0]
+
+    def unload(self, model: str | None = None) -> None:
+        """Free the model (`close()`); `load()` brings one back."""
+        self.close()
+
+    def health(self) -> bool:
+        """True while a model is loaded."""
+        return self._engine is not None
 
     def tokenize(self, text: str) -> list[int]:
         """Token ids of `text` as it would appear inside a prompt (special tokens parsed)."""
@@ -435,7 +465,7 @@ class LlamaCPP(LLM):
     _embedder: tuple[Path, Embedder] | None = None
 
     def _embed(self, texts: list[str]) -> list[list[float]]:
-        from homefire.providers._llamacpp_embeddings import open_embedder
+        from homefire.providers.llamacpp.embeddings import open_embedder
 
         path = self.model_path
         with self._lock:
@@ -452,14 +482,12 @@ class LlamaCPP(LLM):
         if self._messages_to_prompt is not None:
             return str(self._messages_to_prompt(messages))
         model_file = self.model_file
-        if self._chat_template is not None:
-            template, source = self._chat_template, "chat_template="
-        elif model_file.chat_template:
-            template, source = model_file.chat_template, f"the model file {model_file.path}"
-        else:
+        chosen = self._template()
+        if chosen is None:
             raise ChatTemplateError(
                 f"the model file {model_file.path}", "the file has no tokenizer.chat_template"
             )
+        template, source = chosen
         bos = model_file.bos_token or ""
         prompt = render_chat_template(
             template, messages, source=source, bos_token=bos, eos_token=model_file.eos_token or ""
@@ -467,6 +495,15 @@ class LlamaCPP(LLM):
         if bos and prompt.startswith(bos) and _adds_bos(model_file):
             prompt = prompt[len(bos) :]  # the engine adds BOS itself; never send it twice
         return prompt
+
+    def _template(self) -> tuple[str, str] | None:
+        """The chat template in use and where it came from, or None when there is none."""
+        if self._chat_template is not None:
+            return self._chat_template, "chat_template="
+        model_file = self.model_file
+        if model_file.chat_template:
+            return model_file.chat_template, f"the model file {model_file.path}"
+        return None
 
     def completion_to_prompt(self, prompt: str) -> str:
         return self._completion_to_prompt(prompt) if self._completion_to_prompt else prompt
@@ -485,7 +522,7 @@ class LlamaCPP(LLM):
             count = len(engine.tokenize(prompt)) + int(_adds_bos(model_file))
             if count >= context:
                 raise ContextOverflowError(count, context)
-        return engine, build_completion_body(prompt, options, stream=stream)
+        return engine, build_engine_body(prompt, options, stream=stream)
 
     # --- the LLM hooks ----------------------------------------------------------------------
 

@@ -18,15 +18,15 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from homefire.errors import (
+    EngineLoadError,
     GenerationError,
     HomefireTimeoutError,
     InvalidParameterError,
     MissingDependencyError,
 )
-from homefire.providers._engine import (
+from homefire.providers.llamacpp.engine import (
     MODEL_CLOSED,
     MODEL_CLOSED_MIDWAY,
-    EngineLoadError,
     EngineSettings,
     check_json_schema,
 )

@@ -12,26 +12,30 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Self, Unpack
 
-from homefire import tool_prompting
 from homefire._bridge import iterate_in_thread, run_in_thread
-from homefire.embeddings import as_texts, batched, checked_vectors
+from homefire._validate import integer
 from homefire.errors import InvalidParameterError, NotSupportedError
-from homefire.options import GenerationKwargs, GenerationOptions, parse_options
-from homefire.reasoning import asplit_stream, keeps_tags, split_response, split_stream
-from homefire.stream_timing import atimed, timed
-from homefire.structured import (
+from homefire.llm import tool_prompting
+from homefire.llm.embedding import as_texts, batched, checked_vectors
+from homefire.llm.reasoning import asplit_stream, keeps_tags, split_response, split_stream
+from homefire.llm.structured import (
     arun_structured,
     astream_structured,
     run_structured,
     stream_structured,
 )
-from homefire.tools import arun_tool_calls, run_tool_calls
+from homefire.llm.timing import atimed, timed
+from homefire.llm.tools import arun_tool_calls, run_tool_calls, with_tool_specs
+from homefire.options import GenerationKwargs, GenerationOptions, parse_options
+from homefire.progress import ProgressCallback
 from homefire.types import (
     ChatMessage,
     ChatResponse,
     CompletionResponse,
     LLMMetadata,
+    LoadRequest,
     Messages,
+    ModelInfo,
     as_messages,
 )
 
@@ -91,7 +95,7 @@ class LLM(ABC):
 
     def resolve_options(self, kwargs: dict[str, Any]) -> GenerationOptions:
         """Validate per-call keyword options and lay them over this LLM's defaults."""
-        return self.default_options.merged(parse_options(kwargs))
+        return self.default_options.merged(parse_options(with_tool_specs(kwargs)))
 
     def _completion_options(self, kwargs: dict[str, Any]) -> GenerationOptions:
         """Options for a plain completion, where tools have no place to go."""
@@ -144,7 +148,7 @@ class LLM(ABC):
     # --- tools, structured output, reasoning and embeddings ---------------------------------
     # Every provider gets these from its four chat hooks. A provider whose backend calls tools
     # itself overrides `_native_tools`; otherwise tools are described in the prompt and the output
-    # is constrained to a tool-call JSON (see homefire.tool_prompting). Think blocks left in
+    # is constrained to a tool-call JSON (see homefire.llm.tool_prompting). Think blocks left in
     # content move to `message.reasoning`. Providers that can embed implement `_embed`.
 
     embed_batch_size: int = 32
@@ -154,8 +158,15 @@ class LLM(ABC):
         parsed tool calls."""
         return False
 
+    async def _anative_tools(self, options: GenerationOptions) -> bool:
+        """`_native_tools` for async calls; a provider that must ask its server overrides it."""
+        return self._native_tools(options)
+
     def _prompts_tools(self, options: GenerationOptions) -> bool:
         return bool(options.tools) and not self._native_tools(options)
+
+    async def _aprompts_tools(self, options: GenerationOptions) -> bool:
+        return bool(options.tools) and not await self._anative_tools(options)
 
     def _chat_extended(
         self, messages: list[ChatMessage], options: GenerationOptions
@@ -180,22 +191,29 @@ class LLM(ABC):
     async def _achat_extended(
         self, messages: list[ChatMessage], options: GenerationOptions
     ) -> ChatResponse:
-        if self._prompts_tools(options):
+        if await self._aprompts_tools(options):
             sent, wire = tool_prompting.prepare(messages, options)
             response = tool_prompting.finish(await self._achat(sent, wire), options)
         else:
             response = await self._achat(messages, options)
         return response if keeps_tags(options) else split_response(response)
 
-    def _astream_chat_extended(
+    async def _astream_chat_extended(
         self, messages: list[ChatMessage], options: GenerationOptions
     ) -> AsyncIterator[ChatResponse]:
-        if self._prompts_tools(options):
+        if await self._aprompts_tools(options):
             sent, wire = tool_prompting.prepare(messages, options)
             chunks = tool_prompting.astream(self._astream_chat(sent, wire), options)
         else:
             chunks = self._astream_chat(messages, options)
-        return chunks if keeps_tags(options) else asplit_stream(chunks)
+        stream = chunks if keeps_tags(options) else asplit_stream(chunks)
+        try:
+            async for chunk in stream:
+                yield chunk
+        finally:
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                await aclose()
 
     def chat_with_tools(
         self,
@@ -292,6 +310,83 @@ class LLM(ABC):
     async def _aembed(self, texts: list[str]) -> list[list[float]]:
         return await run_in_thread(self._embed, texts)
 
+    # --- the model's lifecycle ----------------------------------------------------------------
+    # Every LLM has these verbs. An LLM serves one model by default: `models()` lists it, it is
+    # always ready, and loading, unloading or pulling another raises NotSupportedError. Providers
+    # whose backend manages models (servers, the in-process engines) override them; the async
+    # twins run the sync ones in a worker thread unless a provider has real async I/O.
+
+    def models(self) -> list[ModelInfo]:
+        """The models this LLM can answer with; `loaded` tells which are in memory."""
+        meta = self.metadata
+        return [ModelInfo(id=meta.model_name, loaded=True, context_length=meta.context_window)]
+
+    async def amodels(self) -> list[ModelInfo]:
+        return await run_in_thread(self.models)
+
+    def load(
+        self,
+        model: str | None = None,
+        *,
+        context_length: int | None = None,
+        gpu: float | str | None = None,
+        ttl: int | str | None = None,
+    ) -> ModelInfo:
+        """Load `model` (with this context length, GPU offload and idle time-to-live, where
+        the backend takes them) and return it as loaded."""
+        return self._load_model(LoadRequest(model, context_length, gpu, ttl))
+
+    async def aload(
+        self,
+        model: str | None = None,
+        *,
+        context_length: int | None = None,
+        gpu: float | str | None = None,
+        ttl: int | str | None = None,
+    ) -> ModelInfo:
+        return await self._aload_model(LoadRequest(model, context_length, gpu, ttl))
+
+    def _load_model(self, request: LoadRequest) -> ModelInfo:
+        raise self._cannot("load models", "create another LLM for another model")
+
+    async def _aload_model(self, request: LoadRequest) -> ModelInfo:
+        return await run_in_thread(self._load_model, request)
+
+    def unload(self, model: str | None = None) -> None:
+        """Free `model`'s memory (default: this LLM's model)."""
+        raise self._cannot("unload models", "close() it instead")
+
+    async def aunload(self, model: str | None = None) -> None:
+        await run_in_thread(self.unload, model)
+
+    def pull(self, model: str, *, progress: ProgressCallback | None = None) -> None:
+        """Download `model` onto the backend, reporting `Progress` steps to `progress`."""
+        raise self._cannot("download models", "use hf.download_model for GGUF files")
+
+    async def apull(self, model: str, *, progress: ProgressCallback | None = None) -> None:
+        await run_in_thread(lambda: self.pull(model, progress=progress))
+
+    def health(self) -> bool:
+        """True when the backend is ready to answer, False while it loads or is busy."""
+        return True
+
+    async def ahealth(self) -> bool:
+        return await run_in_thread(self.health)
+
+    def wait_until_ready(self, timeout: float | None = None) -> None:  # noqa: B027 - ready at once
+        """Return once `health()` is True; HomefireTimeoutError after `timeout` seconds."""
+
+    async def await_until_ready(self, timeout: float | None = None) -> None:  # noqa: ASYNC109
+        await run_in_thread(self.wait_until_ready, timeout)
+
+    @property
+    def label(self) -> str:
+        """How messages name this backend."""
+        return type(self).__name__
+
+    def _cannot(self, what: str, instead: str) -> NotSupportedError:
+        return NotSupportedError(f"{self.label} cannot {what}; {instead}")
+
     # --- resources --------------------------------------------------------------------------
 
     def close(self) -> None:  # noqa: B027 - a no-op is right for LLMs that hold nothing
@@ -317,9 +412,7 @@ def _turn_choice(turn: int, max_turns: int, first_choice: str) -> str:
 
 
 def _turns(max_turns: Any) -> int:
-    if isinstance(max_turns, bool) or not isinstance(max_turns, int) or max_turns < 1:
-        raise InvalidParameterError("max_turns", f"must be an integer >= 1, got {max_turns!r}")
-    return max_turns
+    return integer("max_turns", max_turns, low=1)
 
 
 def _prompt(prompt: Any) -> str:

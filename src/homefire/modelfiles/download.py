@@ -19,7 +19,8 @@ from pathlib import Path
 
 import httpx
 
-from homefire import __version__
+from homefire._validate import seconds
+from homefire._version import __version__
 from homefire.errors import ChecksumMismatchError, DownloadError, InvalidParameterError
 
 ProgressCallback = Callable[[int, int | None], None]
@@ -110,10 +111,7 @@ def _check_sha256(sha256: object) -> str | None:
 
 
 def _check_timeout(timeout: object) -> None:
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
-        raise InvalidParameterError(
-            "timeout", f"must be a positive number of seconds, got {timeout!r}"
-        )
+    seconds("timeout", timeout)
 
 
 def _check_filename(filename: object) -> str:

@@ -15,9 +15,9 @@ from dataclasses import replace
 from typing import Any
 
 from homefire.errors import InvalidParameterError, MissingDependencyError, StructuredOutputError
+from homefire.llm.partial_json import parse_partial_json
+from homefire.llm.schema import check_value, closed, inline_refs, is_pydantic_model, object_schema
 from homefire.options import GenerationOptions
-from homefire.partial_json import parse_partial_json
-from homefire.schema import check_value, closed, inline_refs, is_pydantic_model, object_schema
 from homefire.types import ChatMessage, ChatResponse, MessageRole
 
 Chat = Callable[[list[ChatMessage], GenerationOptions], ChatResponse]

@@ -18,15 +18,15 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from homefire.errors import (
+    EngineLoadError,
     GenerationError,
     InvalidParameterError,
     MissingDependencyError,
     StreamInterruptedError,
 )
-from homefire.providers._engine import (
+from homefire.providers.llamacpp.engine import (
     MODEL_CLOSED,
     MODEL_CLOSED_MIDWAY,
-    EngineLoadError,
     EngineSettings,
     check_json_schema,
 )
@@ -359,11 +359,7 @@ def _drain_until(chunks: queue.SimpleQueue[Any], done: object) -> None:
 
 
 def _wire(body: dict[str, Any]) -> dict[str, Any]:
-    """llama.cpp reads a JSON schema from `json_schema` on its completion route."""
-    response_format = body.get("response_format")
-    if isinstance(response_format, Mapping) and "json_schema" in response_format:
-        body = {k: v for k, v in body.items() if k != "response_format"}
-        body["json_schema"] = response_format["json_schema"].get("schema", {})
+    """Refuse a JSON schema llama.cpp's converter would silently ignore."""
     if "json_schema" in body:
         check_json_schema(body["json_schema"])
     return body

@@ -18,22 +18,20 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from homefire.errors import InvalidParameterError
-from homefire.schema import is_pydantic_model, schema_for_type
+from homefire.llm.schema import is_pydantic_model, schema_for_type
+from homefire.options import function_spec, wrap_function
 from homefire.types import ChatMessage, MessageRole, ToolCall
-
-_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_EMPTY_PARAMETERS: dict[str, Any] = {"type": "object", "properties": {}}
 
 
 def tool_spec(tool: Any) -> dict[str, Any]:
     """The OpenAI function-tool spec of a function, a pydantic model class or a spec dict."""
     if isinstance(tool, Mapping):
-        return _spec_from_dict(tool)
+        return function_spec(tool)
     if is_pydantic_model(tool):
         summary, _ = parse_docstring(inspect.cleandoc(tool.__dict__.get("__doc__") or ""))
         schema = schema_for_type(tool, where="tools")
         schema.pop("title", None)
-        return _wrap(tool.__name__, summary, schema)
+        return wrap_function(tool.__name__, summary, schema)
     if callable(tool):
         return _spec_from_function(tool)
     raise InvalidParameterError(
@@ -41,43 +39,21 @@ def tool_spec(tool: Any) -> dict[str, Any]:
     )
 
 
+def with_tool_specs(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """Call options with each of `tools` (functions, pydantic models or dicts) as its spec, so
+    that option parsing below this layer only sees spec dicts."""
+    tools = kwargs.get("tools")
+    if not isinstance(tools, list | tuple):
+        return dict(kwargs)
+    return {
+        **kwargs,
+        "tools": [tool if isinstance(tool, Mapping) else tool_spec(tool) for tool in tools],
+    }
+
+
 def tool_name(tool: Any) -> str:
     """The name the model calls a tool by."""
     return str(tool_spec(tool)["function"]["name"])
-
-
-def _wrap(name: str, description: str, parameters: Mapping[str, Any]) -> dict[str, Any]:
-    if not _NAME.match(name):
-        raise InvalidParameterError(
-            "tools", f"tool name {name!r} must be 1-64 letters, digits, '_' or '-'"
-        )
-    function: dict[str, Any] = {"name": name}
-    if description:
-        function["description"] = description
-    function["parameters"] = dict(parameters)
-    return {"type": "function", "function": function}
-
-
-def _spec_from_dict(tool: Mapping[str, Any]) -> dict[str, Any]:
-    function = tool.get("function") if "function" in tool else tool
-    if tool.get("type", "function") != "function" or not isinstance(function, Mapping):
-        raise InvalidParameterError(
-            "tools",
-            'a tool dict must be {"type": "function", "function": {"name": ..., '
-            '"parameters": {...}}} or {"name": ..., "parameters": {...}}',
-        )
-    name = function.get("name")
-    if not isinstance(name, str):
-        raise InvalidParameterError("tools", f"the tool spec has no string 'name': {tool!r}")
-    parameters = function.get("parameters", _EMPTY_PARAMETERS)
-    if not isinstance(parameters, Mapping) or parameters.get("type", "object") != "object":
-        raise InvalidParameterError(
-            "tools", f"the parameters of tool {name!r} must be a JSON schema of type 'object'"
-        )
-    description = function.get("description", "")
-    if not isinstance(description, str):
-        raise InvalidParameterError("tools", f"the description of tool {name!r} must be a string")
-    return _wrap(name, description, {"type": "object", **parameters})
 
 
 def _spec_from_function(function: Callable[..., Any]) -> dict[str, Any]:
@@ -112,7 +88,7 @@ def _spec_from_function(function: Callable[..., Any]) -> dict[str, Any]:
         "required": required,
         "additionalProperties": open_ended,
     }
-    return _wrap(name, summary, parameters)
+    return wrap_function(name, summary, parameters)
 
 
 def _plain(value: Any) -> Any:

@@ -12,13 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from homefire.errors import InsufficientMemoryError
-from homefire.providers._engine import EngineLoadError, EngineSettings
+from homefire.errors import EngineLoadError, InsufficientMemoryError
+from homefire.providers.llamacpp.engine import EngineSettings
 
 if TYPE_CHECKING:
-    from homefire.modelfile import ModelFile
+    from homefire.modelfiles.gguf import ModelFile
     from homefire.planner import Hardware, Plan
-    from homefire.providers._engine import Engine
+    from homefire.providers.llamacpp.engine import Engine
 
 AUTO = "auto"
 

@@ -1,7 +1,7 @@
 """`hf.launch()`: start a llama.cpp-compatible server, for the length of a `with` block.
 
 It runs a given `llama-server` / llamafile binary, or homefire's own in-process engine in a
-child process (`python -m homefire.serve`), on 127.0.0.1 and a free port, with a fresh API
+child process (`python -m homefire.servers.serve`), on 127.0.0.1 and a free port, with a fresh API
 key, its output in a log file; waits until the model is loaded; and stops it on exit
 (SIGTERM, then SIGKILL). A server that dies while starting raises with its last log lines.
 """
@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from homefire._validate import integer, seconds
 from homefire.errors import (
     HomefireTimeoutError,
     InvalidParameterError,
@@ -29,7 +30,7 @@ from homefire.errors import (
     ServerNotRunningError,
 )
 from homefire.providers.llamafile import Llamafile
-from homefire.serve import API_KEY_ENV, new_api_key
+from homefire.servers.serve import API_KEY_ENV, new_api_key
 
 _POLL_SECONDS = 0.05
 _STOP_SECONDS = 10.0
@@ -98,7 +99,7 @@ def _command(
     extra_args: Sequence[str],
 ) -> list[str]:
     if binary is None:
-        argv = [sys.executable, "-m", "homefire.serve"]
+        argv = [sys.executable, "-m", "homefire.servers.serve"]
         if model_path is not None:
             argv.append(str(model_path))
         argv += ["--host", host, "--port", str(port), "--parallel", str(parallel)]
@@ -130,10 +131,8 @@ def _check(
         raise InvalidParameterError("binary", f"{binary} is not an executable file")
     if model_path is None and binary is not None and "llamafile" not in Path(binary).name:
         raise InvalidParameterError("model_path", "a llama-server binary needs a model file")
-    if isinstance(parallel, bool) or not isinstance(parallel, int) or parallel < 1:
-        raise InvalidParameterError("parallel", f"must be a positive integer, got {parallel!r}")
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
-        raise InvalidParameterError("ready_timeout", f"must be positive seconds, got {timeout!r}")
+    integer("parallel", parallel, low=1)
+    seconds("ready_timeout", timeout)
 
 
 def _wait_ready(server: LaunchedServer, timeout: float) -> None:

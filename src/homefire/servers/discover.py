@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 from homefire._bridge import run_sync
@@ -21,11 +22,13 @@ from homefire.errors import (
     ServerError,
 )
 from homefire.http import HTTPClient, RetryPolicy, Timeouts
+from homefire.llm.base import LLM
 from homefire.protocols.fingerprint import PROBE_PATHS, Identity, Probe, identify
+from homefire.providers import _registry
 from homefire.types import ModelInfo
 
 # The ports local LLM servers listen on by default.
-USUAL_PORTS = (1234, 8000, 8080, 9997, 11434)
+USUAL_PORTS = _registry.usual_ports()
 DEFAULT_TIMEOUT = 1.0
 
 
@@ -117,16 +120,14 @@ def identify_url(base_url: str, *, probe_timeout: float = 2.0) -> Identity:
 
 
 async def _list_models(base_url: str, identity: Identity, probe_timeout: float) -> list[ModelInfo]:
-    from homefire.endpoints import Endpoint, build, scheme_for
-
-    llm = build(
-        Endpoint(scheme_for(identity.kind), base_url),
+    provider: Any = _registry.for_kind(identity.kind).load()
+    llm: LLM = provider(
+        base_url=base_url,
         timeouts=Timeouts(connect=probe_timeout, first_token=probe_timeout * 3),
         retry=RetryPolicy(attempts=1),
     )
     try:
-        models = getattr(llm, "models", None)
-        return list(await asyncio.to_thread(models)) if models is not None else []
+        return await llm.amodels()
     finally:
         llm.close()
 

