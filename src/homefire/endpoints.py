@@ -17,6 +17,11 @@ config folder, with one table per endpoint:
     api_key_env = "LMSTUDIO_TOKEN"        # the key is read from this environment variable
     context_window = 8192
     timeouts = { connect = 2, first_token = 120 }
+
+    [endpoints.team]                      # one LLM over several endpoints (see hf.Router)
+    provider = "router"
+    strategy = "least-busy"               # or round-robin, fallback
+    backends = ["work", "http://127.0.0.1:8081", "ollama:llama3.2"]
 """
 
 from __future__ import annotations
@@ -208,5 +213,13 @@ def build(endpoint: Endpoint, **kwargs: Any) -> LLM:
 
 
 def connect(spec: str, **kwargs: Any) -> LLM:
-    """The LLM a spec names (see the module docs); extra keyword arguments go to the provider."""
+    """The LLM a spec names (see the module docs); extra keyword arguments go to the provider
+    (for a configured router: they override its table's keys)."""
+    if parse_spec(spec) is None and not spec.lower().startswith(("http://", "https://")):
+        path = config_path()
+        entry = load_config(path).get(spec)
+        if entry is not None and entry.get("provider") == "router":
+            from homefire.router import router_from_config
+
+            return router_from_config(spec, {**entry, **kwargs}, path)
     return build(resolve(spec), **kwargs)
