@@ -526,16 +526,28 @@ class Router(LLM):
 
     def close(self) -> None:
         """Stop the health checks and close the backends the router built from specs."""
+        for llm in self._shut():
+            llm.close()
+
+    async def aclose(self) -> None:
+        """`close()` for async code: also closes those backends' async connections."""
+        for llm in await run_in_thread(self._shut):
+            aclose = getattr(llm, "aclose", None)
+            if aclose is not None:
+                await aclose()
+            else:
+                llm.close()
+
+    def _shut(self) -> list[LLM]:
+        """Stop the monitor (once); the backends the router built, for the caller to close."""
         with self._lock:
             if self._closed:
-                return
+                return []
             self._closed = True
         _halt(self._stop, self._wake)
         if self._monitor is not threading.current_thread():
             self._monitor.join(_JOIN_SECONDS)
-        for backend in self._backends:
-            if backend.owned and backend.llm is not None:
-                backend.llm.close()
+        return [b.llm for b in self._backends if b.owned and b.llm is not None]
 
     # --- health checks (the monitor thread, or `health()`) ------------------------------------
 
@@ -554,20 +566,15 @@ class Router(LLM):
         """Whether a backend is ready, and why not. A backend without a health check counts
         as ready once its wait is over: the next request finds out."""
         try:
-            llm = self._llm(backend)
-        except HomefireError as exc:
-            return False, _why(exc)
-        health = getattr(llm, "health", None)
-        if health is None:
-            backend.has_health = False
-            return True, ""
-        try:
-            return (True, "") if health() else (False, _NOT_READY)
+            health = getattr(self._llm(backend), "health", None)
+            if health is not None:
+                return (True, "") if health() else (False, _NOT_READY)
         except NotSupportedError:
-            backend.has_health = False
-            return True, ""
+            pass
         except Exception as exc:  # the monitor must outlive any backend's failure
             return False, _why(exc)
+        backend.has_health = False
+        return True, ""
 
     def _check_due(self) -> float:
         """Check the backends whose time has come; seconds until the next one is due."""

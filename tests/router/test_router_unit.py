@@ -487,3 +487,16 @@ def test_router_from_config_builds_from_a_table(tmp_path: Path) -> None:
         assert [s.name for s in router.status()] == ["ollama:a", "ollama:b"]
     finally:
         router.close()
+
+
+async def test_aclose_stops_the_router_and_the_backends_it_built(
+    fake_server: Any,
+) -> None:
+    fake = fake_server()
+    router = Router([f"openai://{fake.base_url.removeprefix('http://')}/v1/m"], health_interval=60)
+    assert (await router.achat("hello there")).message.content
+    await router.aclose()
+    await router.aclose()
+    with pytest.raises(hf.ServerError, match="closed"):
+        await router.achat("hello there")
+    assert fake.chats == 1
