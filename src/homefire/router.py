@@ -295,28 +295,18 @@ class Router(LLM):
         turn = next(self._turn)
         while (backend := self._acquire(tried, turn)) is not None:
             tried.append(backend)
-            answered, error = False, None
+            answered, began, error = False, False, None
             chunks: Iterator[T] | None = None
             try:
                 llm = self._llm(backend)
                 chunks = start(llm, _merged(llm, options))
-                try:
-                    first = next(chunks)
-                except StopIteration:
-                    answered = True
-                    return
-                except HomefireError as exc:
-                    if not _before_answer(exc):
-                        raise
-                    error = exc
-                    failures.append((backend, exc))
-                    continue
-                yield first
-                yield from chunks
+                for chunk in chunks:
+                    began = True
+                    yield chunk
                 answered = True
                 return
             except HomefireError as exc:
-                if chunks is not None or not _before_answer(exc):
+                if began or not _before_answer(exc):
                     raise
                 error = exc
                 failures.append((backend, exc))
@@ -337,29 +327,18 @@ class Router(LLM):
         turn = next(self._turn)
         while (backend := self._acquire(tried, turn)) is not None:
             tried.append(backend)
-            answered, error = False, None
+            answered, began, error = False, False, None
             chunks: AsyncIterator[T] | None = None
             try:
                 llm = await self._allm(backend)
                 chunks = start(llm, _merged(llm, options))
-                try:
-                    first = await anext(chunks)
-                except StopAsyncIteration:
-                    answered = True
-                    return
-                except HomefireError as exc:
-                    if not _before_answer(exc):
-                        raise
-                    error = exc
-                    failures.append((backend, exc))
-                    continue
-                yield first
                 async for chunk in chunks:
+                    began = True
                     yield chunk
                 answered = True
                 return
             except HomefireError as exc:
-                if chunks is not None or not _before_answer(exc):
+                if began or not _before_answer(exc):
                     raise
                 error = exc
                 failures.append((backend, exc))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -240,3 +241,40 @@ def test_tools_reach_a_server_natively(
     assert [t["function"]["name"] for t in body["tools"]] == ["get_weather"]
     assert body["tool_choice"] == "required"
     assert body["messages"] == [{"role": "user", "content": "Weather?"}]
+
+
+def test_a_configured_router_answers_through_its_endpoints(
+    fake_server: FakeFactory,
+    refusing_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    good = fake_server()
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f"""
+[endpoints.gone]
+provider = "openai"
+base_url = "{refusing_url}/v1"
+model = "m"
+
+[endpoints.here]
+provider = "openai"
+base_url = "{good.base_url}/v1"
+model = "m"
+
+[endpoints.inner]
+provider = "router"
+backends = ["gone", "here"]
+
+[endpoints.team]
+provider = "router"
+strategy = "fallback"
+backends = ["inner"]
+""",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("HOMEFIRE_CONFIG", str(config))
+    with hf.connect("team") as router:
+        assert whole(router.chat("hello there"))
+    assert good.chats == 1

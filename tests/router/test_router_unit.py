@@ -131,8 +131,9 @@ def test_fails_over_before_the_answer_begins(routers: list[Router], error: Any) 
     [
         hf.StreamInterruptedError("cut off after 12 bytes", "a"),
         hf.HomefireTimeoutError("between_chunks", 1, "waiting for the next chunk"),
+        DOWN,  # even an error that would fail over before the first piece
     ],
-    ids=["interrupted", "between-chunks-timeout"],
+    ids=["interrupted", "between-chunks-timeout", "refused-after-the-first-piece"],
 )
 def test_a_stream_that_began_is_never_sent_again(routers: list[Router], error: Any) -> None:
     a, b = Backend("a", error=error, cut_after=1), Backend("b")
