@@ -36,6 +36,8 @@ _EXPORTS: dict[str, str] = {
     # errors
     "HomefireError": "homefire.errors",
     "EngineLoadError": "homefire.errors",
+    "NoBackendAvailableError": "homefire.errors",
+    "ServerDisconnectedError": "homefire.errors",
     "ContextTruncatedWarning": "homefire.errors",
     "InvalidParameterError": "homefire.errors",
     "MissingDependencyError": "homefire.errors",
@@ -63,6 +65,7 @@ _EXPORTS: dict[str, str] = {
     "Embedding": "homefire.providers.embedding",
     # providers (their classes come from the registry, below), connecting and serving
     "LlamaCppServer": "homefire.providers.llamafile",
+    "Router": "homefire.servers.router",
     "connect": "homefire.servers.connect",
     "discover": "homefire.servers.discover",
     "launch": "homefire.servers.launch",
@@ -111,9 +114,11 @@ if TYPE_CHECKING:
     from homefire.errors import MissingDependencyError as MissingDependencyError
     from homefire.errors import ModelFileError as ModelFileError
     from homefire.errors import ModelNotFoundError as ModelNotFoundError
+    from homefire.errors import NoBackendAvailableError as NoBackendAvailableError
     from homefire.errors import NotSupportedError as NotSupportedError
     from homefire.errors import ProtocolError as ProtocolError
     from homefire.errors import ServerBusyError as ServerBusyError
+    from homefire.errors import ServerDisconnectedError as ServerDisconnectedError
     from homefire.errors import ServerError as ServerError
     from homefire.errors import ServerNotRunningError as ServerNotRunningError
     from homefire.errors import StreamInterruptedError as StreamInterruptedError
@@ -143,6 +148,7 @@ if TYPE_CHECKING:
     from homefire.servers.connect import connect as connect
     from homefire.servers.discover import discover as discover
     from homefire.servers.launch import launch as launch
+    from homefire.servers.router import Router as Router
     from homefire.types import ChatMessage as ChatMessage
     from homefire.types import ChatResponse as ChatResponse
     from homefire.types import CompletionResponse as CompletionResponse

@@ -20,6 +20,8 @@ No other exception type leaves a public call.
     │   └── StructuredOutputError                 the answer does not fit the schema
     ├── ServerError                               a server failed or could not be reached
     │   ├── ServerNotRunningError                 nothing listens at the URL
+    │   │   └── NoBackendAvailableError           no backend of a Router can answer
+    │   ├── ServerDisconnectedError               the connection closed before any answer
     │   ├── APIStatusError                        an HTTP error status
     │   │   ├── AuthenticationError
     │   │   ├── ModelNotFoundError
@@ -209,6 +211,26 @@ class ServerError(HomefireError):
 
 class ServerNotRunningError(ServerError):
     """Nothing accepts connections at the URL."""
+
+
+class NoBackendAvailableError(ServerNotRunningError):
+    """No backend of an `hf.Router` could take the request; `reasons` maps each one to why."""
+
+    def __init__(self, reasons: dict[str, str]) -> None:
+        self.reasons = reasons
+        listing = "\n".join(f"  {name}: {why}" for name, why in reasons.items())
+        super().__init__(
+            f"no backend of the router could take the request:\n{listing}\n"
+            "start one of them, or check the addresses and keys the router was given"
+        )
+
+
+class ServerDisconnectedError(ServerError):
+    """The server closed the connection before any of its answer arrived.
+
+    Nothing of the answer was received, so sending the request again (to this server once it
+    is back, or to another) cannot return it twice.
+    """
 
 
 class APIStatusError(ServerError):

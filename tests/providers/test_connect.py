@@ -10,7 +10,7 @@ import homefire as hf
 from fakes.lmstudio import FakeLMStudio
 from fakes.localai import FakeLocalAI
 from fakes.ollama import FakeOllama
-from homefire.servers.connect import Endpoint, parse_spec
+from homefire.servers.specs import Endpoint, parse_spec
 
 pytestmark = pytest.mark.unit
 

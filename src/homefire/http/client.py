@@ -27,6 +27,7 @@ from homefire.errors import (
     HomefireTimeoutError,
     InvalidParameterError,
     ProtocolError,
+    ServerDisconnectedError,
     ServerError,
     ServerNotRunningError,
     StreamInterruptedError,
@@ -307,7 +308,7 @@ class HTTPClient:
         if isinstance(exc, httpx.TimeoutException):
             which, seconds = deadline.which("first_token")
             return HomefireTimeoutError(which, seconds, f"waiting for an answer from {url}")
-        return ServerError(
+        return ServerDisconnectedError(
             f"{url} dropped the connection before answering ({type(exc).__name__}: {exc}); "
             "the server may have crashed or restarted, check its log",
             url=url,

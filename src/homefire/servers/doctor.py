@@ -23,7 +23,7 @@ from homefire.llm.base import LLM
 from homefire.protocols.fingerprint import Identity, ServerKind
 from homefire.providers import _registry
 from homefire.servers.config import Endpoint, config_path, from_config, load_config
-from homefire.servers.connect import build, parse_spec
+from homefire.servers.specs import build, parse_spec
 from homefire.types import ModelInfo
 
 Status = Literal["ok", "fail", "skip"]

@@ -1,0 +1,35 @@
+"""Fixtures for the router's tests: fake servers started and stopped per test, and an
+address that refuses connections."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from routing_fakes import OpenAIFake
+
+
+@pytest.fixture
+def fake_server() -> Iterator[Callable[..., OpenAIFake]]:
+    """Start fake servers (stopped after the test): `fake_server("busy")`."""
+    started: list[OpenAIFake] = []
+
+    def start(behaviour: str = "answer", **kwargs: Any) -> OpenAIFake:
+        fake = OpenAIFake(behaviour, **kwargs).start()
+        started.append(fake)
+        return fake
+
+    yield start
+    for fake in started:
+        fake.release.set()
+        fake.stop()
+
+
+@pytest.fixture
+def refusing_url() -> Iterator[str]:
+    """A loopback address that refuses connections: a port bound, held, and never listening."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{held.getsockname()[1]}"
