@@ -76,6 +76,8 @@ _EXPORTS: dict[str, str] = {
     "read_model_file": "homefire.modelfile",
     "plan": "homefire.planner",
     "detect_hardware": "homefire.planner",
+    # measuring backends
+    "bench": "homefire.benchmark",
 }
 
 __all__ = ["__version__", *_EXPORTS]
@@ -96,6 +98,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     # `X as X` marks each name as re-exported for type checkers.
+    from homefire.benchmark import bench as bench
     from homefire.custom import CustomLLM as CustomLLM
     from homefire.discovery import discover as discover
     from homefire.download import download_model as download_model
