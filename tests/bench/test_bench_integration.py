@@ -20,12 +20,14 @@ pytestmark = pytest.mark.integration
 @pytest.mark.parametrize("engine", ["xllamacpp", "llama-cpp-python"])
 def test_client_speed_agrees_with_the_engine_timings(engine: str) -> None:
     pytest.importorskip("xllamacpp" if engine == "xllamacpp" else "llama_cpp")
+    # The two clocks differ by a fixed cost (the first token's sampling and delivery):
+    # 32 tokens keep it far below 5% even on a fast machine, and the run still takes seconds.
     report = hf.bench(
         engine=engine,
         n_threads=2,
         context_window=512,
         prompt_tokens=32,
-        gen_tokens=16,
+        gen_tokens=32,
         reps=2,
         concurrency=1,
     )
@@ -41,7 +43,7 @@ def test_client_speed_agrees_with_the_engine_timings(engine: str) -> None:
     assert len(row.samples) == 2
     for sample in row.samples:
         assert sample.prompt_tokens == 32
-        assert sample.generated_tokens == 16
+        assert sample.generated_tokens == 32
         # Two measurements of the same run: the client's clock and llama.cpp's own timings.
         assert sample.gen_tps is not None and sample.gen_tps_client is not None
         assert sample.gen_tps_client == pytest.approx(sample.gen_tps, rel=0.05)
