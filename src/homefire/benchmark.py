@@ -588,7 +588,9 @@ async def _request(llm: LLM, prompt: str, options: Mapping[str, Any], rep: int) 
         last = chunk
     prompt_tokens, generated = _final_counts(last, pieces)
     ttft_ms = (first - started) * 1000.0 if first is not None else None
-    window_ms = (last_text - first) * 1000.0 if first is not None and last_text else None
+    window_ms = (
+        (last_text - first) * 1000.0 if first is not None and last_text is not None else None
+    )
     timings = last.timings if last is not None else None
     prompt_ms = timings.prompt_ms if timings is not None else None
     sample = Sample(
