@@ -77,6 +77,8 @@ _EXPORTS: dict[str, str] = {
     "read_model_file": "homefire.modelfiles.gguf",
     "plan": "homefire.planner",
     "detect_hardware": "homefire.planner",
+    # measuring backends
+    "bench": "homefire.servers.bench",
     **public_classes(),
 }
 
@@ -145,6 +147,7 @@ if TYPE_CHECKING:
     from homefire.providers.ollama import Ollama as Ollama
     from homefire.providers.openai_like import OpenAILike as OpenAILike
     from homefire.providers.xinference import Xinference as Xinference
+    from homefire.servers.bench import bench as bench
     from homefire.servers.connect import connect as connect
     from homefire.servers.discover import discover as discover
     from homefire.servers.launch import launch as launch

@@ -72,6 +72,7 @@ def test_help_lists_every_command_without_importing_them() -> None:
         "unload",
         "pull",
         "doctor",
+        "bench",
     ):
         assert f"  {name} " in help_text
     modules = json.loads("[" + modules_json)
@@ -187,4 +188,4 @@ def test_every_registered_command_resolves_to_a_click_command() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout == "11\n"
+    assert result.stdout == "12\n"

@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "unload": ("homefire.cli.models_cmd:unload", "Unload a model from a server."),
     "pull": ("homefire.cli.models_cmd:pull", "Download a model onto a server."),
     "doctor": ("homefire.cli.doctor_cmd:command", "Find out why a server or model does not work."),
+    "bench": ("homefire.cli.bench_cmd:command", "Measure how fast backends run, like llama-bench."),
 }
 
 

@@ -260,7 +260,11 @@ class LlamaCppPythonEngine:
                     "total_tokens": prompt_tokens + generated,
                 },
                 "timings": _timings(
-                    prompt_tokens, (first - started) * 1000, generated, (ended - first) * 1000
+                    prompt_tokens,
+                    (first - started) * 1000,
+                    generated,
+                    (ended - first) * 1000,
+                    timed_n=generated - 1,  # the first token came with the prompt
                 ),
             }
         finally:
@@ -329,13 +333,22 @@ def _overflow(prompt_tokens: int, context: int) -> dict[str, Any]:
 
 
 def _timings(
-    prompt_n: int | None, prompt_ms: float | None, predicted_n: int, predicted_ms: float
+    prompt_n: int | None,
+    prompt_ms: float | None,
+    predicted_n: int,
+    predicted_ms: float,
+    timed_n: int | None = None,
 ) -> dict[str, Any]:
-    """llama.cpp's `timings` shape, measured around the engine call."""
+    """llama.cpp's `timings` shape, measured around the engine call. The speed counts the
+    `timed_n` tokens made within `predicted_ms` (default: all): in a stream, as in llama.cpp,
+    the clock starts at the first token, so only the ones after it are timed."""
+    timed = predicted_n if timed_n is None else timed_n
     return {
         "prompt_n": prompt_n,
         "prompt_ms": prompt_ms,
         "predicted_n": predicted_n,
         "predicted_ms": predicted_ms,
-        "predicted_per_second": predicted_n / predicted_ms * 1000 if predicted_ms > 0 else None,
+        "predicted_per_second": timed / predicted_ms * 1000
+        if predicted_ms > 0 and timed > 0
+        else None,
     }

@@ -1,0 +1,55 @@
+"""`homefire bench` refusing what cannot work, before it loads or contacts anything."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from homefire.cli._app import app
+
+pytestmark = pytest.mark.unit
+
+
+def _bench(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    result = CliRunner().invoke(app, ["bench", *args], env=env)
+    return result.exit_code, result.output
+
+
+def test_settings_for_a_configured_server_are_refused(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[endpoints.box]\nprovider = "llamafile"\nbase_url = "http://127.0.0.1:9"\n',
+        encoding="utf-8",
+    )
+    env = {"HOMEFIRE_CONFIG": str(config)}
+    code, output = _bench("box", "--threads", "1,2", "--kv-type", "q8_0", env=env)
+    assert code == 1
+    assert "n_threads (--threads), kv_cache_type (--kv-type)" in output
+    assert "'box' is a server" in output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--concurrency", "1,x"], "not a list of integers"),
+        (["--threads", "1,,2"], "not a comma-separated list"),
+        (["--concurrency", "2,2"], "lists 2 more than once"),
+        (["--plot", "chart.jpg"], ".png or .svg"),
+    ],
+)
+def test_bad_options_are_refused_before_anything_loads(args: list[str], message: str) -> None:
+    code, output = _bench("no-such-model.gguf", *args)
+    assert code != 0
+    assert message in output
+
+
+def test_plot_without_the_renderer_fails_before_the_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "vl_convert", None)
+    code, output = _bench("no-such-model.gguf", "--plot", "chart.png")
+    assert code == 1
+    assert "pip install 'homefire[bench]'" in output
