@@ -41,9 +41,7 @@ def embedded() -> Iterator[hf.LLM]:
 @pytest.fixture(scope="session")
 def llama_server() -> Iterator[Any]:
     """A real llama.cpp server (the in-process engine in a child process) serving SmolLM2."""
-    from homefire.launch import launch
-
-    with launch(context_window=2048, n_threads=2, ready_timeout=120) as server:
+    with hf.launch(context_window=2048, n_threads=2, ready_timeout=120) as server:
         yield server
 
 
