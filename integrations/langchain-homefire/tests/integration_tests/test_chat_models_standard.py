@@ -75,8 +75,16 @@ class TestChatHomefire(ChatModelIntegrationTests):
         reason="SmolLM2-135M does not copy Japanese text into the tool's arguments (Chinese "
         "passes); the tool call itself is forced and well-formed"
     )
-    def test_unicode_tool_call_integration(self, model: BaseChatModel) -> None:
-        super().test_unicode_tool_call_integration(model)
+    def test_unicode_tool_call_integration(
+        self,
+        model: BaseChatModel,
+        *,
+        tool_choice: str | None = None,  # noqa: PT028 - the standard test's own signature
+        force_tool_call: bool = True,  # noqa: PT028
+    ) -> None:
+        super().test_unicode_tool_call_integration(
+            model, tool_choice=tool_choice, force_tool_call=force_tool_call
+        )
 
     @pytest.mark.xfail(
         reason="JSON mode holds the answer to some JSON object, not to the keys the prompt asks "

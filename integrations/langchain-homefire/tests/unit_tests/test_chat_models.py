@@ -219,7 +219,7 @@ def test_streaming_true_makes_invoke_stream() -> None:
     tokens: list[str] = []
 
     class Tokens(BaseCallbackHandler):
-        def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
+        def on_llm_new_token(self, token: Any, **kwargs: Any) -> None:
             tokens.append(token)
 
     message = chat.invoke("count", config={"callbacks": [Tokens()]})
