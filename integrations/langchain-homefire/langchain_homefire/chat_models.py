@@ -356,7 +356,7 @@ def _output_schema(schema: Any, strict: bool | None) -> dict[str, Any]:
     json_schema = convert_to_json_schema(schema)
     if strict is False:
         return json_schema
-    from homefire.schema import closed
+    from homefire.llm.schema import closed
 
     result: dict[str, Any] = closed(json_schema)
     return result
