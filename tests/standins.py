@@ -83,10 +83,10 @@ class StandIns:
         uses for it. Each must appear, or the text would reach a real server."""
         env: dict[str, str] = {}
         for name, addresses in names.items():
-            standin = self.get(name)
-            text, count = substitute(text, addresses, standin.address)
-            if count == 0:
+            if substitute(text, addresses, "")[1] == 0:
                 raise AssertionError(f"names {name!r} but none of its addresses {addresses}")
+            standin = self.get(name)
+            text, _ = substitute(text, addresses, standin.address)
             env.update(standin.env)
         return text, env
 

@@ -18,8 +18,11 @@ what the block needs:
     <!-- test: shell -->                      (on a ```sh block) run each line as a command;
                                               `homefire` is this environment's; exit status 0
 
-A block marked with a server must name one of its addresses, so no block reaches a server
-that is not the stand-in. A block that only includes a file (`--8<-- "examples/x.py"`) is
+The stand-ins (tests/standins.py): `llamafile` and `openai` (a real llama.cpp server, its key
+in $HOMEFIRE_API_KEY / $OPENAI_API_KEY), `embeddings` (one started with `--embeddings`),
+`xinference` (the real one), `lmstudio`, `localai` and `ollama` (faithful fakes). A block
+marked with a server must name one of its addresses, so no block reaches a server that is
+not the stand-in. A block that only includes a file (`--8<-- "examples/x.py"`) is
 left to that file's own test, and other languages' blocks to the tests that own them (the
 example commands, the error messages of the troubleshooting page).
 
