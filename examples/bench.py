@@ -15,9 +15,9 @@ targets = sys.argv[1:] or [None]  # None: the embedded model
 
 report = hf.bench(
     targets,
-    prompt_tokens=128,
-    gen_tokens=32,
-    reps=3,
+    prompt_tokens=64,
+    gen_tokens=16,
+    reps=2,
     concurrency=[1, 2],
     on_status=lambda line: print("...", line),
 )

@@ -17,7 +17,8 @@ with hf.LlamaCPP(model_path, context_window=4096) as llm:
     meta = llm.metadata
     print(f"model: {meta.model_name} ({meta.extra['engine']}, context {meta.context_window})")
 
-    reply = llm.chat([hf.system("Be brief."), hf.user("What is the capital of France?")])
+    messages = [hf.system("Be brief."), hf.user("What is the capital of France?")]
+    reply = llm.chat(messages, max_tokens=48)
     print("chat:", reply.message.content)
     print("usage:", reply.usage.prompt_tokens, "prompt +", reply.usage.completion_tokens, "tokens")
 

@@ -23,7 +23,11 @@ def get_weather(city: str) -> str:
     return "sunny"
 
 
-chat = ChatHomefire(model=sys.argv[1]) if len(sys.argv) > 1 else ChatHomefire()
+# max_tokens here is the default of every call; a call may pass its own.
+if len(sys.argv) > 1:
+    chat = ChatHomefire(model=sys.argv[1], max_tokens=96)
+else:
+    chat = ChatHomefire(max_tokens=96)
 
 print("invoke:", chat.invoke("What is the capital of France?", max_tokens=32).content)
 

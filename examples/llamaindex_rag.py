@@ -16,7 +16,10 @@ from llama_index.llms.homefire import HomefireLLM
 
 import homefire as hf
 
-model = hf.connect(sys.argv[1]) if len(sys.argv) > 1 else hf.LlamaCPP(context_window=4096)
+if len(sys.argv) > 1:
+    model = hf.connect(sys.argv[1], max_new_tokens=96)
+else:
+    model = hf.LlamaCPP(context_window=4096, max_new_tokens=96)
 llm = HomefireLLM(model)
 
 reply = llm.chat([ChatMessage(role="user", content="What is the capital of France?")])

@@ -28,7 +28,9 @@ with llm:
     print("spec:", hf.tool_spec(get_weather)["function"]["parameters"])
 
     # One turn: the model must call a tool; you decide what to do with the call.
-    reply = llm.chat("What is the weather in Paris?", tools=[get_weather], tool_choice="required")
+    reply = llm.chat(
+        "What is the weather in Paris?", tools=[get_weather], tool_choice="required", max_tokens=64
+    )
     for call in reply.message.tool_calls:
         print(f"call: {call.name}({call.arguments})")
     for message in hf.run_tool_calls(reply.message.tool_calls, [get_weather]):
@@ -36,6 +38,10 @@ with llm:
 
     # The whole loop: call, run the tools, send the results back, until the model answers.
     final = llm.chat_with_tools(
-        "What is the weather in Paris?", [get_weather], tool_choice="required", max_turns=3
+        "What is the weather in Paris?",
+        [get_weather],
+        tool_choice="required",
+        max_turns=3,
+        max_tokens=64,
     )
     print("answer:", final.message.content)
