@@ -16,6 +16,7 @@ from homefire._bridge import iterate_in_thread, run_in_thread
 from homefire._validate import integer
 from homefire.errors import InvalidParameterError, NotSupportedError
 from homefire.llm import tool_prompting
+from homefire.llm.arguments import check_arguments
 from homefire.llm.embedding import as_texts, batched, checked_vectors
 from homefire.llm.reasoning import asplit_stream, keeps_tags, split_response, split_stream
 from homefire.llm.structured import (
@@ -45,6 +46,10 @@ if TYPE_CHECKING:
 
 class LLM(ABC):
     """Chat and completion, sync and async, streaming or not, with per-call options."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Self:
+        check_arguments(cls, kwargs)
+        return super().__new__(cls)
 
     def __init__(self, defaults: GenerationOptions | None = None) -> None:
         self.default_options = defaults or GenerationOptions()
