@@ -1,5 +1,5 @@
 """Fixtures for the server providers: fake LM Studio / LocalAI / Ollama, a real llama.cpp
-server and a real Xinference.
+server, a real Xinference and a real Xinference cluster.
 
 The real Xinference runs from its own virtual environment (`scripts/setup-xinference.sh`
 creates `.xinference-venv`); its tests are skipped, saying so, when that is absent.
@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from xinference_support import XinferenceCluster, loopback_aliases_work
 
 from fakes.lmstudio import FakeLMStudio
 from fakes.localai import FakeLocalAI
@@ -108,6 +109,22 @@ def xinference_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 process.wait(timeout=10)
         log.close()
         shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def xinference_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[XinferenceCluster]:
+    """A real Xinference cluster for the session, without auth: a supervisor on 127.0.0.1 and
+    a worker on each of 127.0.0.2 and 127.0.0.3."""
+    if not (XINFERENCE_VENV / "bin" / "xinference-worker").exists():
+        pytest.skip(
+            f"no Xinference environment at {XINFERENCE_VENV}: run scripts/setup-xinference.sh"
+        )
+    if not loopback_aliases_work():
+        pytest.skip("this system does not route 127.0.0.2 and 127.0.0.3 to loopback")
+    home = tmp_path_factory.mktemp("xinference-cluster")
+    with XinferenceCluster(XINFERENCE_VENV, home) as cluster:
+        yield cluster
+    shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
