@@ -109,6 +109,21 @@ def test_models_say_which_worker_serves_each(
     assert where["placed"] == llm.describe("placed").nodes
 
 
+def test_every_node_listens_only_on_loopback(xinference_cluster: XinferenceCluster) -> None:
+    """Each node's processes, models included, listen on its own address; the llama.cpp
+    engine inside each model process also opens one listener on 127.0.0.1. Never 0.0.0.0."""
+    listeners = xinference_cluster.listeners()
+    assert set(listeners) == {"supervisor", f"worker-{B}", f"worker-{C}"}
+    for name, addresses in listeners.items():
+        host = "127.0.0.1" if name == "supervisor" else name.removeprefix("worker-")
+        ips = {address.rsplit(":", 1)[0] for address in addresses}
+        assert host in ips and ips <= {host, "127.0.0.1"}, (name, addresses)
+    assert xinference_cluster.url.removeprefix("http://") in listeners["supervisor"]
+    assert xinference_cluster.supervisor in listeners["supervisor"]
+    for host in (B, C):
+        assert xinference_cluster.workers[host] in listeners[f"worker-{host}"]
+
+
 async def test_terminate_frees_the_model_on_its_worker(llm: hf.Xinference) -> None:
     await llm.aterminate("placed")
     assert "placed" not in {m.id for m in llm.models()}
@@ -124,6 +139,7 @@ def test_a_killed_worker_fails_its_models_clearly_and_the_rest_keeps_answering(
     lost_worker = xinference_cluster.workers[C]
     lost, survivor = replica(llm, f"on-{C}"), replica(llm, f"on-{B}")
     xinference_cluster.kill_worker(C)
+    assert xinference_cluster.listeners()[f"worker-{C}"] == set()
 
     # until its health checks fail, the supervisor still lists the worker and its model
     for call in (

@@ -162,6 +162,22 @@ class XinferenceCluster:
                 sock.close()
         self.started_in = time.monotonic() - began
 
+    def listeners(self) -> dict[str, set[str]]:
+        """Each node's listening TCP addresses (`ip:port`), over its whole process tree, by the
+        node's name ("supervisor", "worker-127.0.0.2", ...)."""
+        found: dict[str, set[str]] = {}
+        for process in self._processes:
+            addresses = found.setdefault(process.name, set())
+            if not process.alive():
+                continue
+            top = psutil.Process(process.popen.pid)
+            for member in [top, *top.children(recursive=True)]:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    for conn in member.net_connections(kind="tcp"):
+                        if conn.status == psutil.CONN_LISTEN:
+                            addresses.add(f"{conn.laddr.ip}:{conn.laddr.port}")
+        return found
+
     def kill_worker(self, host: str) -> None:
         """Kill the worker on `host` and the models it runs at once (SIGKILL), as a crash
         would; its thin service wrapper then exits by itself, cleaning up after it."""
