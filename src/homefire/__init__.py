@@ -52,6 +52,7 @@ _EXPORTS: dict[str, str] = {
     "StreamInterruptedError": "homefire.errors",
     "ServerError": "homefire.errors",
     "ServerNotRunningError": "homefire.errors",
+    "WorkerLostError": "homefire.errors",
     "APIStatusError": "homefire.errors",
     "AuthenticationError": "homefire.errors",
     "ModelNotFoundError": "homefire.errors",
@@ -125,6 +126,7 @@ if TYPE_CHECKING:
     from homefire.errors import ServerNotRunningError as ServerNotRunningError
     from homefire.errors import StreamInterruptedError as StreamInterruptedError
     from homefire.errors import StructuredOutputError as StructuredOutputError
+    from homefire.errors import WorkerLostError as WorkerLostError
     from homefire.http.config import RetryPolicy as RetryPolicy
     from homefire.http.config import Timeouts as Timeouts
     from homefire.llm.base import LLM as LLM

@@ -20,7 +20,8 @@ No other exception type leaves a public call.
     │   └── StructuredOutputError                 the answer does not fit the schema
     ├── ServerError                               a server failed or could not be reached
     │   ├── ServerNotRunningError                 nothing listens at the URL
-    │   │   └── NoBackendAvailableError           no backend of a Router can answer
+    │   │   ├── NoBackendAvailableError           no backend of a Router can answer
+    │   │   └── WorkerLostError                   the cluster node holding the model is gone
     │   ├── ServerDisconnectedError               the connection closed before any answer
     │   ├── APIStatusError                        an HTTP error status
     │   │   ├── AuthenticationError
@@ -223,6 +224,22 @@ class NoBackendAvailableError(ServerNotRunningError):
             f"no backend of the router could take the request:\n{listing}\n"
             "start one of them, or check the addresses and keys the router was given"
         )
+
+
+class WorkerLostError(ServerNotRunningError):
+    """The cluster node (an Xinference worker) that holds the model no longer answers its
+    supervisor; `worker` is its `host:port`, `status` and `body` the supervisor's answer.
+
+    The request never reached the model, so sending it to another server cannot answer twice.
+    """
+
+    def __init__(
+        self, message: str, *, worker: str, url: str | None = None, status: int, body: Any = None
+    ) -> None:
+        self.worker = worker
+        self.status = status
+        self.body = body
+        super().__init__(message, url=url)
 
 
 class ServerDisconnectedError(ServerError):

@@ -264,6 +264,9 @@ class ModelInfo:
     quantization: str | None = None
     size_bytes: int | None = None
     capabilities: list[str] = field(default_factory=list)
+    nodes: list[str] = field(default_factory=list)
+    """Where a cluster runs the model: the `host:port` of each node (an Xinference worker)
+    serving it; empty for a server that is a single node."""
     raw: Any = None
 
 

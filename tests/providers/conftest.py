@@ -1,5 +1,5 @@
 """Fixtures for the server providers: fake LM Studio / LocalAI / Ollama, a real llama.cpp
-server and a real Xinference.
+server, a real Xinference and a real Xinference cluster.
 
 The real Xinference runs from its own virtual environment (`scripts/setup-xinference.sh`
 creates `.xinference-venv`); its tests are skipped, saying so, when that is absent.
@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from xinference_support import XinferenceCluster, hold_port, loopback_aliases_work
 
 from fakes.lmstudio import FakeLMStudio
 from fakes.localai import FakeLocalAI
@@ -50,12 +50,6 @@ def fake_localai() -> Iterator[FakeLocalAI]:
     server.stop()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _wait_for(url: str, process: subprocess.Popen[bytes], timeout: float) -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -72,14 +66,15 @@ def _wait_for(url: str, process: subprocess.Popen[bytes], timeout: float) -> Non
 
 @pytest.fixture(scope="session")
 def xinference_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real `xinference-local` on a free loopback port, without auth, for the session."""
+    """A real `xinference-local` on a loopback port held for it, without auth, for the session."""
     executable = XINFERENCE_VENV / "bin" / "xinference-local"
     if not executable.exists():
         pytest.skip(
             f"no Xinference environment at {XINFERENCE_VENV}: run scripts/setup-xinference.sh"
         )
     home = tmp_path_factory.mktemp("xinference-home")
-    port = free_port()
+    held = hold_port("127.0.0.1")
+    port = held.getsockname()[1]
     env = {
         **os.environ,
         "XINFERENCE_AUTH_ADVANCED": "0",
@@ -96,7 +91,8 @@ def xinference_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_for(f"{url}/v1/cluster/auth", process, XINFERENCE_START_TIMEOUT)
+        with held:
+            _wait_for(f"{url}/v1/cluster/auth", process, XINFERENCE_START_TIMEOUT)
         yield url
     finally:
         if process.poll() is None:
@@ -108,6 +104,22 @@ def xinference_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 process.wait(timeout=10)
         log.close()
         shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def xinference_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[XinferenceCluster]:
+    """A real Xinference cluster for the session, without auth: a supervisor on 127.0.0.1 and
+    a worker on each of 127.0.0.2 and 127.0.0.3."""
+    if not (XINFERENCE_VENV / "bin" / "xinference-worker").exists():
+        pytest.skip(
+            f"no Xinference environment at {XINFERENCE_VENV}: run scripts/setup-xinference.sh"
+        )
+    if not loopback_aliases_work():
+        pytest.skip("this system does not route 127.0.0.2 and 127.0.0.3 to loopback")
+    home = tmp_path_factory.mktemp("xinference-cluster")
+    with XinferenceCluster(XINFERENCE_VENV, home) as cluster:
+        yield cluster
+    shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
