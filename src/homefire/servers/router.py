@@ -706,10 +706,12 @@ def _merge_models(listings: list[tuple[str, list[ModelInfo]]]) -> list[ModelInfo
                     size_bytes=model.size_bytes,
                     capabilities=list(model.capabilities),
                     raw=model.raw,
+                    nodes=list(model.nodes),
                     backends=[name],
                 )
             else:
                 seen.loaded = seen.loaded or model.loaded
+                seen.nodes += [node for node in model.nodes if node not in seen.nodes]
                 if name not in seen.backends:
                     seen.backends.append(name)
     return list(merged.values())
