@@ -37,6 +37,7 @@ from homefire.types import (
     Messages,
     ModelInfo,
     as_messages,
+    check_text,
 )
 
 if TYPE_CHECKING:
@@ -418,4 +419,4 @@ def _turns(max_turns: Any) -> int:
 def _prompt(prompt: Any) -> str:
     if not isinstance(prompt, str):
         raise InvalidParameterError("prompt", f"must be a string, got {type(prompt).__name__}")
-    return prompt
+    return check_text("prompt", prompt)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import stat
 import struct
 from collections import Counter
 from collections.abc import Mapping
@@ -148,12 +149,7 @@ def read_model_file(path: str | os.PathLike[str]) -> ModelFile:
     """Read and check a GGUF file's header; raise `ModelFileError` naming the file and problem."""
     file = Path(path)
     shown = str(file)
-    if not file.exists():
-        raise ModelFileError(shown, "no such file", "Check the path")
-    if file.is_dir():
-        raise ModelFileError(shown, "is a directory, not a model file", "Pass the .gguf file")
-    if not file.is_file():  # a pipe or a device would block or never end
-        raise ModelFileError(shown, "is not a regular file", "Pass the .gguf file")
+    _check_regular_file(file, shown)
     try:
         with file.open("rb") as handle:
             size = os.fstat(handle.fileno()).st_size
@@ -181,6 +177,25 @@ def read_model_file(path: str | os.PathLike[str]) -> ModelFile:
             f"the GGUF header could not be parsed ({type(exc).__name__}: {exc})",
             _HINT_DAMAGED,
         ) from exc
+
+
+def _check_regular_file(file: Path, shown: str) -> None:
+    """Refuse what is not a readable regular file, naming why (a pipe or a device would block
+    or never end; a name the file system cannot hold is not a missing file)."""
+    try:
+        mode = file.stat().st_mode
+    except FileNotFoundError:
+        raise ModelFileError(shown, "no such file", "Check the path") from None
+    except ValueError:  # a NUL character in the path
+        raise ModelFileError(shown, "the path holds a NUL character", "Check the path") from None
+    except OSError as exc:
+        raise ModelFileError(
+            shown, f"the path cannot be used ({exc.strerror or exc})", "Check the path"
+        ) from None
+    if stat.S_ISDIR(mode):
+        raise ModelFileError(shown, "is a directory, not a model file", "Pass the .gguf file")
+    if not stat.S_ISREG(mode):
+        raise ModelFileError(shown, "is not a regular file", "Pass the .gguf file")
 
 
 class _BadFile(Exception):
