@@ -70,9 +70,7 @@ class Response:
         return _json_or_text(self.content)
 
 
-def _decode_json(
-    content: bytes, url: str, status: int = 200, location: str | None = None
-) -> Any:
+def _decode_json(content: bytes, url: str, status: int = 200, location: str | None = None) -> Any:
     """A successful answer's JSON; a redirect, an HTML page or anything else that is not JSON
     raises an error saying what came instead."""
     if 300 <= status < 400:

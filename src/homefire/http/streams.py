@@ -98,7 +98,7 @@ class SSEDecoder:
     `[DONE]` simply ends, and `error:` lines or `event: error` raise the matching error.
     """
 
-    __slots__ = ("_data", "_data_size", "_event", "_lines", "_limit", "done", "url")
+    __slots__ = ("_data", "_data_size", "_event", "_limit", "_lines", "done", "url")
 
     def __init__(self, url: str | None = None, *, max_line_bytes: int = MAX_LINE_BYTES) -> None:
         self.url = url
@@ -177,7 +177,8 @@ class NDJSONDecoder:
         self._lines = _Lines(url, limit)
 
     def feed(self, chunk: bytes) -> list[Any]:
-        return [_parse(line, self.url, "a line") for line in self._lines.feed(chunk) if line.strip()]
+        lines = self._lines.feed(chunk)
+        return [_parse(line, self.url, "a line") for line in lines if line.strip()]
 
     def finish(self) -> list[Any]:
         rest = self._lines.rest()

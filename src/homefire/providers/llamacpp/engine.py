@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from homefire.errors import InvalidParameterError
+from homefire.errors import InvalidParameterError, StreamInterruptedError
 
 # KV cache element types llama.cpp accepts, by the name users write (as in `--cache-type-k`).
 KV_CACHE_TYPES = ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1")
@@ -51,21 +51,49 @@ class Engine(Protocol):
     """One loaded model. Every method may be called from many threads at once."""
 
     def complete(self, body: dict[str, Any]) -> dict[str, Any]:
-        """A non-streaming completion: the OpenAI `text_completion` dict, or an error dict."""
+        """A non-streaming completion: the OpenAI `text_completion` dict, or an error dict.
+        The body's `prompt` is a text, or the token ids to read as they are."""
         ...
 
     def stream(self, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
         """Completion chunks; closing the iterator early stops the generation in the engine."""
         ...
 
-    def tokenize(self, text: str) -> list[int]:
-        """Token ids of `text` as the model reads it inside a prompt (special tokens parsed)."""
+    def tokenize(self, text: str, *, special: bool = True, add_special: bool = False) -> list[int]:
+        """Token ids of `text`: with `special`, control tokens spelled in it are read as those
+        tokens (as in template markup), else as plain text; `add_special` adds what the model
+        puts around a whole prompt (BOS)."""
         ...
 
     def close(self) -> None:
         """Free the model; never raises. Requests still running are cancelled (their
         consumers get GenerationError) and the engine waits, bounded, until they stop."""
         ...
+
+
+def assemble(chunks: Iterator[dict[str, Any]]) -> dict[str, Any]:
+    """The `text_completion` dict of a whole streamed answer (or the error chunk that ended it).
+
+    Both engines answer a plain call by streaming underneath: an interrupt (Ctrl-C) then
+    reaches the thread that waits for the next chunk and cancels the generation, where a
+    call into the engine would block, uninterruptible, until the answer is complete.
+    """
+    pieces: list[str] = []
+    finish: str | None = None
+    result: dict[str, Any] = {"object": "text_completion"}
+    for chunk in chunks:
+        if "error" in chunk:
+            return chunk
+        for choice in chunk.get("choices") or ():
+            pieces.append(choice.get("text") or "")
+            finish = choice.get("finish_reason") or finish
+        result.update((k, chunk[k]) for k in ("id", "model", "usage", "timings") if k in chunk)
+    if finish is None:
+        raise StreamInterruptedError(
+            "the engine stopped before finishing the answer", partial_text="".join(pieces)
+        )
+    result["choices"] = [{"index": 0, "text": "".join(pieces), "finish_reason": finish}]
+    return result
 
 
 _JSON_TYPES = frozenset({"string", "number", "integer", "boolean", "object", "array", "null"})
