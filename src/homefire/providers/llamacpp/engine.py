@@ -7,7 +7,10 @@ answers with OpenAI-style dicts, so parsing, chat templates and validation live 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import contextlib
+import queue
+import time
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -55,7 +58,7 @@ class Engine(Protocol):
         The body's `prompt` is a text, or the token ids to read as they are."""
         ...
 
-    def stream(self, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    def stream(self, body: dict[str, Any]) -> Generator[dict[str, Any], None, None]:
         """Completion chunks; closing the iterator early stops the generation in the engine."""
         ...
 
@@ -71,7 +74,27 @@ class Engine(Protocol):
         ...
 
 
-def assemble(chunks: Iterator[dict[str, Any]]) -> dict[str, Any]:
+POLL_SECONDS = 0.1
+"""How long a thread waiting for an engine's next chunk sleeps at a time: waking up now and then
+lets a Ctrl-C reach it.
+
+The waiting loops avoid `continue`: CPython 3.11 skips the enclosing `finally` (which stops the
+generation) when an interrupt lands on a `continue`.
+"""
+
+
+def wait_for_done(chunks: queue.SimpleQueue[Any], done: object, seconds: float) -> None:
+    """Wait, bounded, until a stopped generation's worker has let go of the engine."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            if chunks.get(timeout=min(left, POLL_SECONDS)) is done:
+                return
+        except queue.Empty:
+            pass
+
+
+def assemble(chunks: Generator[dict[str, Any], None, None]) -> dict[str, Any]:
     """The `text_completion` dict of a whole streamed answer (or the error chunk that ended it).
 
     Both engines answer a plain call by streaming underneath: an interrupt (Ctrl-C) then
@@ -81,13 +104,14 @@ def assemble(chunks: Iterator[dict[str, Any]]) -> dict[str, Any]:
     pieces: list[str] = []
     finish: str | None = None
     result: dict[str, Any] = {"object": "text_completion"}
-    for chunk in chunks:
-        if "error" in chunk:
-            return chunk
-        for choice in chunk.get("choices") or ():
-            pieces.append(choice.get("text") or "")
-            finish = choice.get("finish_reason") or finish
-        result.update((k, chunk[k]) for k in ("id", "model", "usage", "timings") if k in chunk)
+    with contextlib.closing(chunks):  # an interrupt between two chunks must stop the stream too
+        for chunk in chunks:
+            if "error" in chunk:
+                return chunk
+            for choice in chunk.get("choices") or ():
+                pieces.append(choice.get("text") or "")
+                finish = choice.get("finish_reason") or finish
+            result.update((k, chunk[k]) for k in ("id", "model", "usage", "timings") if k in chunk)
     if finish is None:
         raise StreamInterruptedError(
             "the engine stopped before finishing the answer", partial_text="".join(pieces)

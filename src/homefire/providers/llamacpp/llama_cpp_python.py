@@ -16,7 +16,7 @@ import queue
 import random
 import threading
 import time
-from collections.abc import Generator, Iterator, Mapping
+from collections.abc import Generator, Mapping
 from typing import Any
 
 from homefire.errors import (
@@ -29,9 +29,11 @@ from homefire.errors import (
 from homefire.providers.llamacpp.engine import (
     MODEL_CLOSED,
     MODEL_CLOSED_MIDWAY,
+    POLL_SECONDS,
     EngineSettings,
     assemble,
     check_json_schema,
+    wait_for_done,
 )
 
 # Llama() arguments homefire sets from LlamaCPP's own keyword arguments.
@@ -57,7 +59,6 @@ _CLOSE_WAIT_SECONDS = 30.0
 # answers take minutes on a CPU; a stream that another thread stopped reading without closing
 # it holds the model for ever, and this bound turns that into an error instead of a hang.
 _QUEUE_WAIT_SECONDS = 600.0
-_POLL_SECONDS = 0.1  # how often a waiting consumer wakes, so that a Ctrl-C reaches it
 
 
 def _llama_cpp() -> Any:
@@ -212,7 +213,7 @@ class LlamaCppPythonEngine:
     def complete(self, body: dict[str, Any]) -> dict[str, Any]:
         return assemble(self.stream(body))
 
-    def stream(self, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    def stream(self, body: dict[str, Any]) -> Generator[dict[str, Any], None, None]:
         """Chunks generated in a worker thread while this one waits for them.
 
         Waiting here, this thread can take a Ctrl-C at any moment and stop the generation at
@@ -254,22 +255,23 @@ class LlamaCppPythonEngine:
         threading.Thread(target=run, name="homefire-llama-cpp-python", daemon=True).start()
         finished = False
         try:
-            while True:
+            while True:  # no `continue` here: see wait_for_done
                 try:
-                    item = chunks.get(timeout=_POLL_SECONDS)
+                    item = chunks.get(timeout=POLL_SECONDS)
                 except queue.Empty:
-                    continue
-                if item is done:
-                    finished = True
-                    return
-                if isinstance(item, BaseException):
-                    finished = True  # the worker put `done` right after the error
-                    raise item
-                yield item
+                    pass
+                else:
+                    if item is done:
+                        finished = True
+                        return
+                    if isinstance(item, BaseException):
+                        finished = True  # the worker put `done` right after the error
+                        raise item
+                    yield item
         finally:
             stop.set()
             if not finished:
-                _drain_until(chunks, done)
+                wait_for_done(chunks, done, _CLOSE_WAIT_SECONDS)
             end("consumer")
 
     def _generate(self, llm: Any, kwargs: dict[str, Any]) -> Generator[dict[str, Any], None, None]:
@@ -371,17 +373,6 @@ def _overflow(prompt_tokens: int, context: int) -> dict[str, Any]:
             "n_ctx": context,
         }
     }
-
-
-def _drain_until(chunks: queue.SimpleQueue[Any], done: object) -> None:
-    """Wait, bounded, for a stopped generation to let go of the model (at its next token)."""
-    deadline = time.monotonic() + _CLOSE_WAIT_SECONDS
-    while (left := deadline - time.monotonic()) > 0:
-        try:
-            if chunks.get(timeout=min(left, _POLL_SECONDS)) is done:
-                return
-        except queue.Empty:
-            continue
 
 
 def _timings(

@@ -14,7 +14,7 @@ import queue
 import secrets
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Mapping
 from typing import Any
 
 from homefire.errors import (
@@ -26,9 +26,11 @@ from homefire.errors import (
 from homefire.providers.llamacpp.engine import (
     MODEL_CLOSED,
     MODEL_CLOSED_MIDWAY,
+    POLL_SECONDS,
     EngineSettings,
     assemble,
     check_json_schema,
+    wait_for_done,
 )
 
 # Settings homefire itself owns: the keyword argument of LlamaCPP to use instead, or None
@@ -85,7 +87,6 @@ REQUEST_FIELDS = frozenset(
 )  # fmt: skip
 _QUIET = -1  # llama.cpp's log threshold below its errors: nothing reaches stderr
 _TOKENIZE_TIMEOUT = 30.0
-_POLL_SECONDS = 0.1
 # How long closing a stream waits for the engine to notice the cancel (one token, usually).
 _CANCEL_WAIT_SECONDS = 30.0
 
@@ -261,7 +262,7 @@ class XLlamaCppEngine:
                 "extra", f"every value must be JSON-serializable ({exc})"
             ) from None
 
-    def stream(self, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    def stream(self, body: dict[str, Any]) -> Generator[dict[str, Any], None, None]:
         chunks: queue.SimpleQueue[Any] = queue.SimpleQueue()
         stop, released = threading.Event(), threading.Event()
         done = object()
@@ -294,25 +295,29 @@ class XLlamaCppEngine:
         threading.Thread(target=run, name="homefire-xllamacpp", daemon=True).start()
         finished = False
         try:
-            while True:
+            while True:  # no `continue` here: see wait_for_done
                 try:
                     # Waking up now and then lets a Ctrl-C reach a thread that waits here.
-                    item = chunks.get(timeout=_POLL_SECONDS)
+                    item = chunks.get(timeout=POLL_SECONDS)
                 except queue.Empty:
-                    continue
-                if item is done:
-                    finished = True
-                    if cancelled:  # only close() cancels while the consumer still reads
-                        raise GenerationError(MODEL_CLOSED_MIDWAY)
-                    return
-                if isinstance(item, BaseException):
-                    finished = True  # the worker put `done` right after the error
-                    raise item
-                yield item
+                    pass
+                else:
+                    if item is done:
+                        finished = True
+                        if cancelled:  # only close() cancels while the consumer still reads
+                            raise GenerationError(MODEL_CLOSED_MIDWAY)
+                        return
+                    if isinstance(item, BaseException):
+                        finished = True  # the worker put `done` right after the error
+                        raise item
+                    yield item
         finally:
             stop.set()
             if not finished:
-                _drain_until(chunks, done)
+                # The engine notices the cancel at its next token; going on before it has
+                # would leave a request running under the next one, and a process that exits
+                # meanwhile can crash in llama.cpp's teardown.
+                wait_for_done(chunks, done, _CANCEL_WAIT_SECONDS)
 
     def tokenize(self, text: str, *, special: bool = True, add_special: bool = False) -> list[int]:
         import httpx
@@ -353,22 +358,6 @@ class XLlamaCppEngine:
                 self._http.close()
                 self._http = None
         del server
-
-
-def _drain_until(chunks: queue.SimpleQueue[Any], done: object) -> None:
-    """Wait, bounded, for a cancelled generation to hand its slot back.
-
-    The engine notices the cancel at its next token; returning before it has would leave a
-    request running under the next one, and a process that exits meanwhile can crash in
-    llama.cpp's teardown.
-    """
-    deadline = time.monotonic() + _CANCEL_WAIT_SECONDS
-    while (left := deadline - time.monotonic()) > 0:
-        try:
-            if chunks.get(timeout=min(left, _POLL_SECONDS)) is done:
-                return
-        except queue.Empty:
-            continue
 
 
 def _wire(body: dict[str, Any]) -> dict[str, Any]:
