@@ -61,7 +61,9 @@ def test_syntax_errors_are_template_errors() -> None:
 
 SMALL = TemplateLimits(cpu_seconds=0.3, max_chars=1_000_000)
 BIG_TEXT = "{% set s = 'x' * 100000 %}"
-DOUBLING = "{% set ns = namespace(v=SEED) %}{% for i in range(60) %}{% set ns.v = STEP %}{% endfor %}"
+DOUBLING = (
+    "{% set ns = namespace(v=SEED) %}{% for i in range(60) %}{% set ns.v = STEP %}{% endfor %}"
+)
 
 HOSTILE = {
     "nested range loops": (
@@ -97,9 +99,18 @@ HOSTILE = {
         "nests blocks too deeply",
     ),
     "expressions nested thousands deep": ("{{ " + "(" * 5000 + "1" + ")" * 5000 + " }}", "deep"),
-    "a text doubled with ~": (DOUBLING.replace("SEED", "'x'").replace("STEP", "ns.v ~ ns.v"), "'~'"),
-    "a text doubled with +": (DOUBLING.replace("SEED", "'x'").replace("STEP", "ns.v + ns.v"), "adding"),
-    "a list nested in itself": (DOUBLING.replace("SEED", "[1]").replace("STEP", "[ns.v, ns.v]"), "list"),
+    "a text doubled with ~": (
+        DOUBLING.replace("SEED", "'x'").replace("STEP", "ns.v ~ ns.v"),
+        "'~'",
+    ),
+    "a text doubled with +": (
+        DOUBLING.replace("SEED", "'x'").replace("STEP", "ns.v + ns.v"),
+        "adding",
+    ),
+    "a list nested in itself": (
+        DOUBLING.replace("SEED", "[1]").replace("STEP", "[ns.v, ns.v]"),
+        "list",
+    ),
     "a mapping nested in itself": (
         DOUBLING.replace("SEED", "{}").replace("STEP", "{'a': ns.v, 'b': ns.v}"),
         "mapping",
@@ -125,7 +136,10 @@ HOSTILE = {
         "{{ m() }}",
         "block's output",
     ),
-    "a prompt that repeats a text": (BIG_TEXT + "{% for i in range(1000) %}{{ s }}{% endfor %}", "the prompt"),
+    "a prompt that repeats a text": (
+        BIG_TEXT + "{% for i in range(1000) %}{{ s }}{% endfor %}",
+        "the prompt",
+    ),
     "the messages repeated": ("{{ messages * 1000000 }}", "repeating a value"),
     "a list repeated": ("{{ (range(100000)|list) * 100000 }}", "repeating a value"),
     "tojson with a huge indent": ("{{ (range(100000)|list)|tojson(indent=1000) }}", "tojson"),
@@ -217,5 +231,7 @@ def test_parts_without_control_tokens_are_one_markup_part() -> None:
 def test_thousands_of_control_tokens_are_found_quickly() -> None:
     reserved = [f"<|reserved_{i}|>" for i in range(20_000)]
     content = "text " * 100_000 + "<|reserved_19999|>"
-    parts = render_chat_parts("{{ messages[0].content }}", [hf.user(content)], control_tokens=reserved)
+    parts = render_chat_parts(
+        "{{ messages[0].content }}", [hf.user(content)], control_tokens=reserved
+    )
     assert [p.text for p in parts if not p.special] == ["<|reserved_19999|>"]

@@ -35,7 +35,9 @@ class Route:
     full_bodies: int = 0
 
     def validators(self) -> dict[str, str]:
-        etag = f'"{hashlib.sha256(self.body).hexdigest()[:16]}"' if self.etag == "auto" else self.etag
+        etag = (
+            f'"{hashlib.sha256(self.body).hexdigest()[:16]}"' if self.etag == "auto" else self.etag
+        )
         found = {"ETag": etag, "Last-Modified": self.last_modified}
         return {name: value for name, value in found.items() if value is not None}
 

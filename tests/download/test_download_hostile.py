@@ -31,7 +31,7 @@ def test_a_body_shorter_than_its_length_is_never_the_file(
 ) -> None:
     file_server.add("/m.gguf", Route(BODY, cut_after=150_000, cuts_left=5))
     for _ in range(2):
-        with pytest.raises(hf.DownloadError, match="bytes, expected .*resume"):
+        with pytest.raises(hf.DownloadError, match=r"bytes, expected .*resume"):
             download_model(file_server.url("/m.gguf"), cache_dir=tmp_path, progress=False)
         assert files_in(tmp_path) == {"m.gguf.part", "m.gguf.part.json"}
 
@@ -83,7 +83,9 @@ def test_a_resume_uses_last_modified_without_an_etag(
     file_server: FileServer, tmp_path: Path
 ) -> None:
     date = "Wed, 21 Oct 2015 07:28:00 GMT"
-    route = file_server.add("/m.gguf", Route(BODY, cut_after=100_000, etag=None, last_modified=date))
+    route = file_server.add(
+        "/m.gguf", Route(BODY, cut_after=100_000, etag=None, last_modified=date)
+    )
     url = file_server.url("/m.gguf")
     with pytest.raises(hf.DownloadError):
         download_model(url, cache_dir=tmp_path, progress=False)
@@ -122,7 +124,7 @@ def test_a_login_page_is_not_kept_and_the_retry_downloads_again(
 ) -> None:
     route = file_server.add("/m.gguf", Route(LOGIN, content_type=content_type))
     url = file_server.url("/m.gguf")
-    with pytest.raises(hf.DownloadError, match="web page .*not kept.*token="):
+    with pytest.raises(hf.DownloadError, match=r"web page .*not kept.*token="):
         download_model(url, cache_dir=tmp_path, progress=False)
     assert files_in(tmp_path) == set()
     route.body, route.content_type = BODY, "application/octet-stream"
@@ -130,7 +132,9 @@ def test_a_login_page_is_not_kept_and_the_retry_downloads_again(
     assert route.full_bodies == 2
 
 
-def test_a_gguf_name_with_other_content_is_not_kept(file_server: FileServer, tmp_path: Path) -> None:
+def test_a_gguf_name_with_other_content_is_not_kept(
+    file_server: FileServer, tmp_path: Path
+) -> None:
     file_server.add("/m.gguf", Route(b'{"error": "not found"}'))
     with pytest.raises(hf.DownloadError, match="not a GGUF model"):
         download_model(file_server.url("/m.gguf"), cache_dir=tmp_path, progress=False)

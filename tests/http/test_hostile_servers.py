@@ -21,7 +21,9 @@ NGINX_502 = (
     b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx/1.24.0</center>\r\n"
     b"</body>\r\n</html>\r\n"
 )
-LOGIN_PAGE = b"<!DOCTYPE html><html><head><title>Sign in - Portal</title></head><body></body></html>"
+LOGIN_PAGE = (
+    b"<!DOCTYPE html><html><head><title>Sign in - Portal</title></head><body></body></html>"
+)
 
 
 def client(server: LoopbackServer) -> HTTPClient:

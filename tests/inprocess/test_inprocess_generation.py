@@ -73,9 +73,12 @@ def test_extra_passes_through(llm: hf.LlamaCPP) -> None:
 
 @pytest.mark.parametrize("call", ["complete", "stream_complete", "chat", "stream_chat"])
 def test_a_misspelled_extra_field_is_refused(llm: hf.LlamaCPP, call: str) -> None:
-    with pytest.raises(hf.InvalidParameterError, match="did you mean top_k"):
+    def run() -> object:
         result = getattr(llm, call)("hi", extra={"top_kk": 3})
-        list(result) if call.startswith("stream") else result
+        return list(result) if call.startswith("stream") else result
+
+    with pytest.raises(hf.InvalidParameterError, match="did you mean top_k"):
+        run()
 
 
 def test_json_schema_constrains_the_answer(llm: hf.LlamaCPP) -> None:

@@ -331,6 +331,11 @@ class _Parser:
             raise _BadFile("general.alignment is not a positive integer")
         if alignment & (alignment - 1):
             raise _BadFile(f"general.alignment {alignment} is not a power of two")
+        if alignment < _DEFAULT_ALIGNMENT:  # ggml asserts that tensor data is 32-byte aligned
+            raise _BadFile(
+                f"general.alignment {alignment} is less than the {_DEFAULT_ALIGNMENT} bytes "
+                "llama.cpp needs"
+            )
         infos = [self._read_tensor_info() for _ in range(n_tensors)]
         data_offset = -(-self.pos // alignment) * alignment
         tensors = self._place_tensors(infos, data_offset, alignment)

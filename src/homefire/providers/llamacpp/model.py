@@ -78,6 +78,7 @@ _MIN_CONTEXT = 32
 _DEFAULT_SLOTS = 4  # measured: ~25% more aggregate tokens/s for 4 concurrent requests on 2 cores
 _DEFAULT_NUM_OUTPUT = 256  # what metadata reports when max_new_tokens is unset
 _UNQUANTIZED_KV = ("f32", "f16", "bf16")
+_MAX_THREADS = 512  # ggml's GGML_MAX_N_THREADS; far more threads make llama.cpp crash
 
 
 def _default_threads() -> int:
@@ -169,7 +170,8 @@ def _engine_settings(
         model_path=Path(),
         context_window=0,
         n_gpu_layers=n_gpu_layers,
-        n_threads=integer("n_threads", n_threads, low=1, optional=True) or _default_threads(),
+        n_threads=integer("n_threads", n_threads, low=1, high=_MAX_THREADS, optional=True)
+        or _default_threads(),
         n_batch=integer("n_batch", n_batch, low=1, optional=True),
         flash_attn=flash,
         cache_type_k=cache_k,
