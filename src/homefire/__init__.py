@@ -63,6 +63,7 @@ _EXPORTS: dict[str, str] = {
     # tools, structured output and embeddings
     "tool_spec": "homefire.llm.tools",
     "run_tool_calls": "homefire.llm.tools",
+    "TemplateLimits": "homefire.llm.templates",
     "Embedding": "homefire.providers.embedding",
     # providers (their classes come from the registry, below), connecting and serving
     "LlamaCppServer": "homefire.providers.llamafile",
@@ -131,6 +132,7 @@ if TYPE_CHECKING:
     from homefire.http.config import Timeouts as Timeouts
     from homefire.llm.base import LLM as LLM
     from homefire.llm.custom import CustomLLM as CustomLLM
+    from homefire.llm.templates import TemplateLimits as TemplateLimits
     from homefire.llm.tools import run_tool_calls as run_tool_calls
     from homefire.llm.tools import tool_spec as tool_spec
     from homefire.modelfiles.download import download_model as download_model

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 import time
@@ -24,8 +25,21 @@ class Route:
     chunk_delay: float = 0.0
     disposition: str | None = None
     status: int = 200
+    etag: str | None = "auto"  # "auto": a strong ETag made from the body
+    last_modified: str | None = None
+    content_type: str = "application/octet-stream"
+    length: bool = True  # False: no Content-Length, the end of the body is the connection's
     range_headers: list[str | None] = field(default_factory=list)
+    if_range_headers: list[str | None] = field(default_factory=list)
+    authorizations: list[str | None] = field(default_factory=list)
     full_bodies: int = 0
+
+    def validators(self) -> dict[str, str]:
+        etag = (
+            f'"{hashlib.sha256(self.body).hexdigest()[:16]}"' if self.etag == "auto" else self.etag
+        )
+        found = {"ETag": etag, "Last-Modified": self.last_modified}
+        return {name: value for name, value in found.items() if value is not None}
 
 
 class FileServer:
@@ -73,11 +87,17 @@ class FileServer:
             return
         asked = handler.headers.get("Range")
         route.range_headers.append(asked)
+        if_range = handler.headers.get("If-Range")
+        route.if_range_headers.append(if_range)
+        route.authorizations.append(handler.headers.get("Authorization"))
         if route.status != 200:
             handler.send_error(route.status)
             return
         size = len(route.body)
         match = re.fullmatch(r"bytes=(\d+)-", asked or "")
+        current = route.validators()
+        if if_range is not None and if_range not in current.values():
+            match = None  # the file changed: RFC 9110 says send all of it
         start = 0
         if match and route.ranges:
             start = int(match.group(1))
@@ -92,7 +112,13 @@ class FileServer:
         else:
             handler.send_response(200)
             route.full_bodies += 1
-        handler.send_header("Content-Length", str(size - start))
+        if route.length:
+            handler.send_header("Content-Length", str(size - start))
+        else:
+            handler.close_connection = True
+        handler.send_header("Content-Type", route.content_type)
+        for name, value in current.items():
+            handler.send_header(name, value)
         if route.disposition is not None:
             handler.send_header("Content-Disposition", route.disposition)
         handler.end_headers()

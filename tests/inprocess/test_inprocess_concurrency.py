@@ -79,8 +79,6 @@ def test_closing_a_stream_stops_the_generation(single: hf.LlamaCPP) -> None:
 
 
 def test_ctrl_c_cancels_a_blocking_call(single: hf.LlamaCPP) -> None:
-    if single.engine == "llama-cpp-python":
-        pytest.skip("ctypes swallows a KeyboardInterrupt that lands in its sampler callback")
     timer = threading.Timer(0.5, _thread.interrupt_main)
     timer.start()
     try:

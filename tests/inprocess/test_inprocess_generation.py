@@ -71,11 +71,14 @@ def test_extra_passes_through(llm: hf.LlamaCPP) -> None:
     assert llm.tokenize(forced.text) == [token] * 3
 
 
-def test_unknown_extra_field_is_refused_by_llama_cpp_python(llm: hf.LlamaCPP) -> None:
-    if llm.engine != "llama-cpp-python":
-        pytest.skip("llama.cpp's server ignores unknown fields, as OpenAI servers do")
+@pytest.mark.parametrize("call", ["complete", "stream_complete", "chat", "stream_chat"])
+def test_a_misspelled_extra_field_is_refused(llm: hf.LlamaCPP, call: str) -> None:
+    def run() -> object:
+        result = getattr(llm, call)("hi", extra={"top_kk": 3})
+        return list(result) if call.startswith("stream") else result
+
     with pytest.raises(hf.InvalidParameterError, match="did you mean top_k"):
-        llm.complete("hi", extra={"top_kk": 3})
+        run()
 
 
 def test_json_schema_constrains_the_answer(llm: hf.LlamaCPP) -> None:

@@ -34,7 +34,7 @@ from homefire.errors import (
 )
 from homefire.http.config import RETRY_STATUSES, RetryPolicy, Timeouts
 from homefire.http.streams import NDJSONDecoder, SSEDecoder
-from homefire.protocols.errors import error_from_response
+from homefire.protocols.errors import error_from_response, html_page, html_title
 
 ErrorMapper = Callable[..., HomefireError]
 
@@ -62,7 +62,7 @@ class Response:
 
     def json(self) -> Any:
         """The body as JSON; ProtocolError when it is not."""
-        return _decode_json(self.content, self.url)
+        return _decode_json(self.content, self.url, self.status, self.headers.get("location"))
 
     def json_or_text(self) -> Any:
         """The body as JSON when it is JSON, else as text: error bodies and health answers
@@ -70,13 +70,23 @@ class Response:
         return _json_or_text(self.content)
 
 
-def _decode_json(content: bytes, url: str) -> Any:
+def _decode_json(content: bytes, url: str, status: int = 200, location: str | None = None) -> Any:
+    """A successful answer's JSON; a redirect, an HTML page or anything else that is not JSON
+    raises an error saying what came instead."""
+    if 300 <= status < 400:
+        raise error_from_response(status, content, url=url, location=location)
     try:
         return _json.loads(content)
     except ValueError:  # JSONDecodeError and UnicodeDecodeError
-        raise ProtocolError(
-            f"{url} answered with a body that is not JSON: {content[:200]!r}", url=url
-        ) from None
+        title = html_title(content)
+        what = (
+            html_page(title)
+            if title is not None
+            else f"a body that is not JSON: {content[:200]!r}"
+            if content
+            else "an empty body where JSON was expected"
+        )
+        raise ProtocolError(f"{url} answered with {what}", url=url) from None
 
 
 def _json_or_text(content: bytes) -> Any:
@@ -405,7 +415,9 @@ class HTTPClient:
         url = str(response.url)
         if response.status_code >= 400:
             raise self._status_error(response.status_code, response.content, url)
-        return _decode_json(response.content, url)
+        return _decode_json(
+            response.content, url, response.status_code, response.headers.get("location")
+        )
 
     def send_json(
         self,

@@ -38,6 +38,7 @@ from homefire.types import (
     Messages,
     ModelInfo,
     as_messages,
+    check_text,
 )
 
 if TYPE_CHECKING:
@@ -423,4 +424,4 @@ def _turns(max_turns: Any) -> int:
 def _prompt(prompt: Any) -> str:
     if not isinstance(prompt, str):
         raise InvalidParameterError("prompt", f"must be a string, got {type(prompt).__name__}")
-    return prompt
+    return check_text("prompt", prompt)

@@ -3,6 +3,8 @@
 Envelopes seen in the wild: `{"error": {"message", "type", "code", ...}}` (OpenAI, llama.cpp,
 LocalAI, vLLM), `{"error": "text"}` (Ollama, some LM Studio errors), `{"detail": ...}`
 (Xinference/FastAPI), flat `{"object": "error", "message", ...}` (old vLLM) and plain text.
+Two answers come from something in front of the model server rather than the server itself,
+and say so: an HTML page (a proxy's 502, a login page), and a redirect.
 """
 
 from __future__ import annotations
@@ -29,8 +31,44 @@ _OVERFLOW_WORDS = re.compile(
 _COUNTS = re.compile(r"(\d+)\s*tokens?\D+?(\d+)\s*tokens?", re.IGNORECASE)
 
 
+_HTML_START = re.compile(rb"\s*(<!--.*?-->\s*)*<(!doctype\s+html|html[\s>]|head[\s>])", re.I | re.S)
+_HTML_TITLE = re.compile(rb"<title[^>]*>(.*?)</title\s*>", re.I | re.S)
+
+
+def html_title(body: Any) -> str | None:
+    """The <title> of a body that is an HTML page ("" for a page without one); None when the
+    body is not HTML."""
+    if isinstance(body, str):
+        body = body.encode("utf-8", "replace")
+    if not isinstance(body, bytes) or not _HTML_START.match(body[:4096]):
+        return None
+    found = _HTML_TITLE.search(body[:65536])
+    if found is None:
+        return ""
+    title = " ".join(found.group(1).decode("utf-8", "replace").split())
+    return title[:200]
+
+
+def html_page(title: str) -> str:
+    """How an HTML answer is described: the page comes from whatever answers in front of the
+    model server (a reverse proxy, a login portal), not from the server itself."""
+    named = f" titled {title!r}" if title else ""
+    return (
+        f"an HTML page{named}, not an answer of the model server (a proxy or web server in "
+        "front of it answered; check base_url and that the server behind it is running)"
+    )
+
+
+def redirect_message(status: int, location: str | None, url: str | None) -> str:
+    where = f" {url}" if url else ""
+    target = f" to {location}" if location else " (without saying where)"
+    hint = "; point base_url there" if location else "; check base_url"
+    return f"the server at{where} redirected (HTTP {status}){target}{hint}"
+
+
 def error_details(body: Any) -> tuple[str, str | None, Mapping[str, Any]]:
-    """(message, type, the error object) from any envelope; text bodies give their first line."""
+    """(message, type, the error object) from any envelope; text bodies give their first line,
+    HTML pages their title."""
     if isinstance(body, Mapping):
         error = body.get("error")
         if isinstance(error, Mapping):
@@ -44,6 +82,9 @@ def error_details(body: Any) -> tuple[str, str | None, Mapping[str, Any]]:
         if body.get("object") == "error" or "message" in body:
             return str(body.get("message", "")), _optional_str(body.get("type")), body
         return str(dict(body))[:500], None, body
+    title = html_title(body)
+    if title is not None:
+        return html_page(title), None, {}
     if isinstance(body, bytes):
         body = body.decode("utf-8", "replace")
     text = str(body or "").strip()
@@ -73,8 +114,15 @@ def context_overflow(
     return ContextOverflowError(prompt_tokens, n_ctx, detail=message)
 
 
-def error_from_response(status: int, body: Any, *, url: str | None = None) -> HomefireError:
-    """The homefire error for an HTTP error status and its (parsed or raw) body."""
+def error_from_response(
+    status: int, body: Any, *, url: str | None = None, location: str | None = None
+) -> HomefireError:
+    """The homefire error for an HTTP error status (or a redirect, with its `location`) and its
+    (parsed or raw) body."""
+    if 300 <= status < 400:
+        return APIStatusError(
+            redirect_message(status, location, url), url=url, status=status, body=body
+        )
     message, kind, error = error_details(body)
     where = f" from {url}" if url else ""
     if status in (400, 413, 500) and (overflow := context_overflow(message, kind, error)):
