@@ -4,24 +4,37 @@ from __future__ import annotations
 
 import click
 
-from homefire.cli._common import debug_option
+from homefire.cli._common import ApiKey, api_key_option, debug_option
+from homefire.cli._words import argument, option
 
 
 @click.command()
-@click.argument("hosts", nargs=-1)
-@click.option(
+@argument("hosts", nargs=-1, sets=("host", "base_url"))
+@option(
     "-p",
     "--port",
     "ports",
-    type=int,
+    type=click.IntRange(1, 65535),
     multiple=True,
     help="Probe these ports (default: usual ones).",
 )
-@click.option("--timeout", type=click.FloatRange(min=0.05), default=1.0, show_default=True)
-@click.option("--no-models", is_flag=True, help="Only identify servers, do not list models.")
+@option(
+    "--timeout",
+    type=click.FloatRange(min=0.05),
+    default=1.0,
+    show_default=True,
+    sets=("probe_timeout",),
+    help="Seconds to wait for each server.",
+)
+@option("--no-models", is_flag=True, help="Only identify servers, do not list models.")
+@api_key_option
 @debug_option
 def command(
-    hosts: tuple[str, ...], ports: tuple[int, ...], timeout: float, no_models: bool
+    hosts: tuple[str, ...],
+    ports: tuple[int, ...],
+    timeout: float,
+    no_models: bool,
+    api_key: ApiKey,
 ) -> None:
     """Find LLM servers on HOSTS (default: this machine) at their usual ports.
 
@@ -30,7 +43,11 @@ def command(
     from homefire.servers.discover import USUAL_PORTS, discover
 
     found = discover(
-        list(hosts), ports=ports or USUAL_PORTS, probe_timeout=timeout, with_models=not no_models
+        list(hosts),
+        ports=ports or USUAL_PORTS,
+        probe_timeout=timeout,
+        with_models=not no_models,
+        api_key=api_key.value,
     )
     if not found:
         click.echo("no LLM server found", err=True)

@@ -148,11 +148,17 @@ def read_model_file(path: str | os.PathLike[str]) -> ModelFile:
     """Read and check a GGUF file's header; raise `ModelFileError` naming the file and problem."""
     file = Path(path)
     shown = str(file)
-    if not file.exists():
+    try:
+        exists, is_dir, is_file = file.exists(), file.is_dir(), file.is_file()
+    except OSError as exc:  # a name too long for the file system, say
+        raise ModelFileError(
+            shown, f"cannot be opened ({exc.strerror})", "Check the path"
+        ) from None
+    if not exists:
         raise ModelFileError(shown, "no such file", "Check the path")
-    if file.is_dir():
+    if is_dir:
         raise ModelFileError(shown, "is a directory, not a model file", "Pass the .gguf file")
-    if not file.is_file():  # a pipe or a device would block or never end
+    if not is_file:  # a pipe or a device would block or never end
         raise ModelFileError(shown, "is not a regular file", "Pass the .gguf file")
     try:
         with file.open("rb") as handle:
