@@ -50,7 +50,13 @@ def command(
         api_key=api_key.value,
     )
     if not found:
-        click.echo("no LLM server found", err=True)
+        where = ", ".join(hosts) or "this machine"
+        click.secho(
+            f"error: no LLM server found on {where}; start one (homefire serve, ollama serve, "
+            "lms server start, ...) or name its host:port",
+            fg="red",
+            err=True,
+        )
         raise SystemExit(1)
     for server in found:
         auth = "  (needs an API key)" if server.identity.needs_auth else ""

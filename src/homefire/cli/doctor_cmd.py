@@ -29,6 +29,8 @@ def _printer(words: dict[str, str]) -> Callable[[Check], None]:
         if check.status == "fail":
             click.echo(f"         cause: {in_cli_words(check.cause, words)}")
             click.echo(f"         fix:   {in_cli_words(check.fix, words)}")
+            for line in check.commands:
+                click.echo(f"           $ {line}")
 
     return show
 

@@ -47,8 +47,8 @@ _RELOADS_FOR_CONTEXT = {"lmstudio", "xinference"}  # unload first: a load adds a
 class Check:
     """One check: its status and what it found; for a failure, why and what to do.
 
-    `commands` are the shell commands in `fix`, in the order to run them; `KEY` in one
-    stands for the server's API key.
+    `fix` says what to do; `commands` are the shell commands that do it, in the order to
+    run them, the last one checking again. `KEY` in one stands for the server's API key.
     """
 
     name: str
@@ -159,7 +159,12 @@ class Doctor:
             identity = self._reachable_and_which()
             endpoint = self.target.endpoint
             self._provider = self.target.expected or _registry.for_kind(identity.kind).scheme
-            llm = build(Endpoint(self._provider, self._url, endpoint.model, endpoint.options))
+            options = dict(endpoint.options)
+            if self._provider == "ollama" and self.context_length is not None:
+                # Ollama sizes the context per request: ask for the one being checked, or
+                # the test generation would reload the model at Ollama's default
+                options.setdefault("context_window", self.context_length)
+            llm = build(Endpoint(self._provider, self._url, endpoint.model, options))
             self._ready(llm)
             models = self._auth(llm)
             info = self._model_check(llm, models)
@@ -211,7 +216,7 @@ class Doctor:
 
     @staticmethod
     def _fix(text: str, commands: list[str]) -> tuple[str, tuple[str, ...]]:
-        return f"{text}: {' && '.join(commands)}", tuple(commands)
+        return text, tuple(commands)
 
     # --- the checks -------------------------------------------------------------------------
 
@@ -385,12 +390,11 @@ class Doctor:
         first = models[0].id
         restart = ""
         if self._provider == "llamafile":
-            restart = f", or start it again with yours: homefire serve MODEL.gguf {self._where()}"
-        text, commands = self._fix(
+            restart = f" (or start it again with yours: homefire serve MODEL.gguf {self._where()})"
+        return self._fix(
             f"this server serves the model it was started with; use that one{restart}",
             [self._model_again(first)],
         )
-        return text, commands
 
     def _model_again(self, model: str) -> str:
         """The doctor run for another model on the same server."""
@@ -443,7 +447,9 @@ class Doctor:
         self._fail(
             "context",
             f"{actual or 'unknown'} tokens in effect, {wanted} requested",
-            cause="the model was loaded with another context length",
+            cause="the model was loaded with another context length"
+            if actual
+            else "the server does not say which context the model was loaded with",
             fix=fix,
             commands=commands,
         )
