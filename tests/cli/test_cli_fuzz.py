@@ -51,9 +51,7 @@ _PORTS = st.sampled_from(
 _SCHEMES = st.sampled_from(
     ["http://", "https://", "HTTP://", "", "ollama://", "lmstudio://", "openai://", "ollama:"]
 )
-_TAILS = st.sampled_from(
-    ["", "/", "/v1", "/model", "/m.gguf", "?q=1", "#x", "/ü", "/" + "m" * 300]
-)
+_TAILS = st.sampled_from(["", "/", "/v1", "/model", "/m.gguf", "?q=1", "#x", "/ü", "/" + "m" * 300])
 
 ADDRESSES = (
     st.builds(lambda s, h, p, t: f"{s}{h}{p}{t}", _SCHEMES, _HOSTS, _PORTS, _TAILS)

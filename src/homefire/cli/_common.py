@@ -187,6 +187,11 @@ def resolve_llm(
 
         return connect(model, **options, **({"engine": engine} if engine else {}))
     if model is not None and not in_process:
+        if "n_gpu_layers" in options:
+            raise click.UsageError(
+                "--gpu-layers sets how a model is loaded in-process; a server decides it "
+                "where it starts (homefire serve, llama-server -ngl, ...)"
+            )
         return connect_server(model, api_key, **options)
     if engine is not None:
         options["engine"] = engine

@@ -46,6 +46,20 @@ Ctrl-C while the model answers stops the answer."""
 DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
 
 
+def _gpu_layers(_ctx: click.Context, param: click.Parameter, value: str | None) -> int | str | None:
+    if value is None or value == "auto":
+        return value
+    try:
+        layers = int(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not a number of layers or auto", param=param
+        ) from None
+    if layers < -1:
+        raise click.BadParameter(f"{layers} is below -1 (-1 offloads every layer)", param=param)
+    return layers
+
+
 def _model_options(function: F) -> F:
     options = (
         option(
@@ -74,6 +88,14 @@ def _model_options(function: F) -> F:
             "context_window",
             type=click.IntRange(min=1),
             help="Context window (tokens) to load the model with, or to ask a server for.",
+        ),
+        option(
+            "--gpu-layers",
+            "--ngl",
+            "n_gpu_layers",
+            callback=_gpu_layers,
+            metavar="N|auto",
+            help="Layers to offload to the GPU (in-process; -1: all; auto: what fits).",
         ),
         click.option(
             "--json",
@@ -115,6 +137,7 @@ def chat(
     temperature: float | None,
     max_tokens: int | None,
     context_window: int | None,
+    n_gpu_layers: int | str | None,
     as_json: bool,
     api_key: ApiKey,
 ) -> None:
@@ -123,7 +146,9 @@ def chat(
     if as_json and (interactive or first is None):
         raise click.UsageError("--json answers one prompt: give it as an argument or on stdin")
     options = _generation_options(temperature, max_tokens)
-    with resolve_llm(model, engine, api_key, context_window=context_window) as llm:
+    with resolve_llm(
+        model, engine, api_key, context_window=context_window, n_gpu_layers=n_gpu_layers
+    ) as llm:
         history = [system(system_prompt)] if system_prompt else []
         if interactive or first is None:
             _repl(llm, history, first, options)
@@ -145,6 +170,7 @@ def complete(
     temperature: float | None,
     max_tokens: int | None,
     context_window: int | None,
+    n_gpu_layers: int | str | None,
     as_json: bool,
     api_key: ApiKey,
 ) -> None:
@@ -153,7 +179,9 @@ def complete(
     if prompt is None:
         raise click.UsageError("give the text to complete, or '-' to read it from stdin")
     options = _generation_options(temperature, max_tokens)
-    with resolve_llm(model, engine, api_key, context_window=context_window) as llm:
+    with resolve_llm(
+        model, engine, api_key, context_window=context_window, n_gpu_layers=n_gpu_layers
+    ) as llm:
         if as_json:
             _print_json(llm.complete(prompt, **options), llm)
         elif _stream_to_stdout(llm.stream_complete(prompt, **options)).interrupted:

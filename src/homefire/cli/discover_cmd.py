@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from homefire.cli._common import ApiKey, api_key_option, debug_option
-from homefire.cli._words import argument, option
+from homefire.cli._words import argument, in_cli_words, option, vocabulary
 
 
 @click.command()
@@ -58,12 +58,13 @@ def command(
             err=True,
         )
         raise SystemExit(1)
+    words = vocabulary(click.get_current_context().command)
     for server in found:
         auth = "  (needs an API key)" if server.identity.needs_auth else ""
         version = f" {server.identity.version}" if server.identity.version else ""
         click.echo(f"{server.base_url}  {server.label}{version}{auth}")
         if server.error:
-            click.echo(f"    models: unavailable ({server.error})")
+            click.echo(f"    models: unavailable ({in_cli_words(server.error, words)})")
         for model in server.models:
             state = "loaded" if model.loaded else ""
             context = f"ctx {model.context_length}" if model.context_length else ""

@@ -203,7 +203,7 @@ class HTTPClient:
         retry: RetryPolicy = RetryPolicy(),  # noqa: B008
         max_concurrency: int | None = None,
         error_mapper: ErrorMapper = error_from_response,
-        start_hint: str = "start the server, or pass base_url= with the address it listens on",
+        start_hint: str = "start the server, or check its address (base_url=)",
     ) -> None:
         self.base_url = check_base_url(base_url)
         integer("max_concurrency", max_concurrency, low=1, optional=True)
