@@ -69,7 +69,10 @@ def _args(command: str, url: str) -> list[str]:
 
 COMMANDS = ("chat", "complete", "models", *LIFECYCLE, "discover", "doctor", "bench")
 
-REFUSED = r"error: nothing is listening at http://127\.0\.0\.1:\d+ \(.*\); start the server"
+REFUSED = (
+    r"error: nothing is listening at http://127\.0\.0\.1:\d+ \(.*\); start the server, or "
+    r"check its address \({}\)$"
+)
 NOT_LLM = r"error: http://127\.0\.0\.1:\d+ answers, but not like any LLM server homefire knows"
 MALFORMED = (
     r"error: invalid value for {}: 'http://127\.0\.0\.1:99999' is not a server address: "
@@ -132,7 +135,7 @@ def expected(command: str, condition: str) -> Expect:
             more=lambda out: "SmolLM2-135M-Instruct.Q4_1  loaded" in out,
         )
     if condition == "no server":
-        return Expect(1, REFUSED)
+        return Expect(1, REFUSED.format(_SPEC.get(command, "ENDPOINT")))
     if condition == "wrong port":
         return Expect(1, NOT_LLM)
     if condition == "wrong key":

@@ -73,22 +73,22 @@ def in_cli_words(text: str, words: Mapping[str, str]) -> str:
 
     `name=` (with any value after it: `kv_cache_type='q8_0'` becomes `--kv-type q8_0`) is
     an argument wherever it stands alone; an identifier with an underscore
-    (`context_window`) is one even without `=`. `Class(name=...)` and `obj.name` are Python
-    code shown as such, and stay.
+    (`context_window`) is one even without `=`. `Class(name=...)`, `name=...` and `obj.name`
+    are Python code shown as such, and stay.
     """
     names = sorted(words, key=len, reverse=True)
     if not names:
         return text
     pattern = re.compile(
-        r"(?<![\w.(,=$-])(" + "|".join(map(re.escape, names)) + r")\b"
-        r"(=(?:'([^']*)'|\"([^\"]*)\"|([\w.]+(?<!\.)))?)?"
+        r"(?<![\w.=$-])(?<!\w\()(" + "|".join(map(re.escape, names)) + r")\b"
+        r"(=(?:'([^']*)'|\"([^\"]*)\"|(\.\.\.|[\w.]+(?<!\.)))?)?"
     )
 
     def swap(match: re.Match[str]) -> str:
         name, assigned = match.group(1), match.group(2)
-        if assigned is None and "_" not in name:
-            return match.group(0)
         value = next((v for v in match.group(3, 4, 5) if v is not None), None)
+        if (assigned is None and "_" not in name) or value == "...":
+            return match.group(0)  # an ordinary word, or Python code shown as such
         return f"{words[name]} {value}" if value else words[name]
 
     return pattern.sub(swap, text)
