@@ -141,8 +141,8 @@ def expected(command: str, condition: str) -> Expect:
     if condition == "wrong key":
         return Expect(1, UNAUTHORIZED)
     success = {
-        "chat": r".+",
-        "complete": r".+",
+        "chat": r"",  # the small model's words are not asserted; exit 0 and a quiet stderr are
+        "complete": r"",
         "models": r"MODEL +LOADED +CONTEXT",
         "load": r"loaded qwen2\.5-7b-instruct",
         "unload": r"unloaded smollm2-135m-instruct",
@@ -231,6 +231,8 @@ def test_cell(command: str, condition: str, places: Places, tmp_path: Path) -> N
     assert re.match(want.first, first), shown
     if want.more is not None:
         assert want.more(result.stdout), shown
+    if want.code == 0 and command != "bench":
+        assert result.stderr == "", shown
 
 
 def test_a_llamacpp_server_says_it_cannot_load(places: Places, tmp_path: Path) -> None:

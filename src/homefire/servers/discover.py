@@ -148,7 +148,12 @@ async def _list_models(
     try:
         return await llm.amodels()
     finally:
-        llm.close()
+        # closed on this event loop: a sync close would leave its connections to the GC
+        aclose = getattr(llm, "aclose", None)
+        if aclose is not None:
+            await aclose()
+        else:
+            llm.close()
 
 
 async def _examine(
