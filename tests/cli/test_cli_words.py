@@ -127,6 +127,16 @@ def test_a_key_for_a_model_file_is_a_usage_error() -> None:
     result = invoke("chat", "-m", "model.gguf", "--api-key", "k", "hi")
     assert result.exit_code == 2
     assert result.stderr.startswith("error: --api-key is for a server")
+    in_process = invoke("models", "llamacpp:model.gguf", "--api-key", "k")
+    assert in_process.exit_code == 2
+    assert in_process.stderr.startswith("error: --api-key is for a server; 'llamacpp:model.gguf'")
+
+
+@pytest.mark.integration
+def test_the_key_variable_leaves_models_loaded_here_alone(smollm2_path: Path) -> None:
+    result = invoke("models", f"llamacpp:{smollm2_path}", HOMEFIRE_API_KEY="for-servers")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("MODEL")
 
 
 @pytest.mark.unit

@@ -82,8 +82,10 @@ class LazyGroup(click.Group):
         except HomefireError as exc:
             render_error(exc, ctx)
             ctx.exit(1)
+        except _UsageError:
+            raise
         except click.UsageError as exc:
-            raise exc if isinstance(exc, _UsageError) else _UsageError(exc) from exc
+            raise _UsageError(exc) from exc
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except Exception as exc:  # no traceback for a user: one line, and --debug for more

@@ -1,7 +1,9 @@
-"""Helpers every `homefire` command shares: picking the LLM, the loading spinner, errors.
+"""Helpers every `homefire` command shares: picking the LLM, the API key, the loading
+spinner, errors.
 
 Commands raise `HomefireError` freely: the command group turns it into one red line on
-stderr and exit code 1 (with the traceback under `--debug` or `HOMEFIRE_DEBUG=1`).
+stderr in the command's own words (`_words`) and exit code 1, with the traceback under
+`--debug` or `HOMEFIRE_DEBUG=1`. Any other exception is a bug, and says so the same way.
 """
 
 from __future__ import annotations
@@ -126,6 +128,12 @@ def server_options(spec: str, api_key: ApiKey) -> dict[str, Any]:
     """The keyword arguments that carry `api_key` to the server `spec` names: the flag always,
     the variable only where the endpoint has no key of its own (config file or the
     provider's own variable)."""
+    from homefire.providers._registry import IN_PROCESS
+
+    if spec.lower().startswith(f"{IN_PROCESS}:"):  # in-process: no server, no key
+        if api_key.explicit:
+            raise click.UsageError(f"--api-key is for a server; {spec!r} runs in-process")
+        return {}
     if api_key.value is None or not (api_key.explicit or not _has_own_key(spec)):
         return {}
     return {"api_key": api_key.value}

@@ -209,7 +209,8 @@ def command(
 def _bench_key(targets: tuple[str, ...], api_key: ApiKey) -> str | None:
     """The key for the servers benched: `--api-key` always; HOMEFIRE_API_KEY where no target
     has a key of its own."""
-    if api_key.explicit or all(server_options(t, api_key) for t in targets):
+    servers = [t for t in targets if not t.lower().startswith("llamacpp:")]
+    if api_key.explicit or all(server_options(t, api_key) for t in servers):
         return api_key.value
     return None
 
