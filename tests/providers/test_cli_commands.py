@@ -111,7 +111,7 @@ def test_doctor_unloaded_model_and_context(fake_lmstudio: FakeLMStudio) -> None:
     unloaded = run("doctor", f"{spec}/qwen2.5-7b-instruct", "-c", "4096")
     assert unloaded.exit_code == 1
     assert "[FAIL] loaded     qwen2.5-7b-instruct is not loaded" in unloaded.output
-    assert f"fix:   homefire load {spec} qwen2.5-7b-instruct -c 4096" in unloaded.output
+    assert f"$ homefire load {spec} qwen2.5-7b-instruct -c 4096\n" in unloaded.output
     run("load", spec, "qwen2.5-7b-instruct", "-c", "8192")
     mismatch = run("doctor", f"{spec}/qwen2.5-7b-instruct", "-c", "4096")
     assert "[FAIL] context    8192 tokens in effect, 4096 requested" in mismatch.output

@@ -25,7 +25,6 @@ from homefire._version import __version__
 from homefire.errors import (
     HomefireError,
     HomefireTimeoutError,
-    InvalidParameterError,
     ProtocolError,
     ServerDisconnectedError,
     ServerError,
@@ -34,6 +33,7 @@ from homefire.errors import (
 )
 from homefire.http.config import RETRY_STATUSES, RetryPolicy, Timeouts
 from homefire.http.streams import NDJSONDecoder, SSEDecoder
+from homefire.http.urls import check_base_url
 from homefire.protocols.errors import error_from_response, html_page, html_title
 
 ErrorMapper = Callable[..., HomefireError]
@@ -213,14 +213,10 @@ class HTTPClient:
         retry: RetryPolicy = RetryPolicy(),  # noqa: B008
         max_concurrency: int | None = None,
         error_mapper: ErrorMapper = error_from_response,
-        start_hint: str = "start the server, or pass the base_url it listens on",
+        start_hint: str = "start the server, or check its address (base_url=)",
     ) -> None:
-        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
-            raise InvalidParameterError(
-                "base_url", f"must be an http:// or https:// URL, got {base_url!r}"
-            )
+        self.base_url = check_base_url(base_url)
         integer("max_concurrency", max_concurrency, low=1, optional=True)
-        self.base_url = base_url.rstrip("/")
         self.timeouts = timeouts
         self.retry = retry
         self.max_concurrency = max_concurrency

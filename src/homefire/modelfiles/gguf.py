@@ -24,7 +24,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Final
 
-from homefire.errors import MissingDependencyError, ModelFileError
+from homefire.errors import InvalidParameterError, MissingDependencyError, ModelFileError
 
 __all__ = ["ArrayInfo", "MetadataValue", "ModelFile", "TensorInfo", "read_model_file"]
 
@@ -201,7 +201,10 @@ class ModelFile:
 
 def read_model_file(path: str | os.PathLike[str]) -> ModelFile:
     """Read and check a GGUF file's header; raise `ModelFileError` naming the file and problem."""
-    file = Path(path)
+    try:
+        file = Path(path)
+    except TypeError:
+        raise InvalidParameterError("path", f"must be a path, got {path!r}") from None
     shown = str(file)
     _check_regular_file(file, shown)
     try:

@@ -51,6 +51,7 @@ from homefire.errors import (
     ServerNotRunningError,
 )
 from homefire.http import HTTPClient, Response, RetryPolicy, Timeouts
+from homefire.http.urls import check_base_url
 from homefire.llm.base import LLM
 from homefire.options import GenerationOptions, parse_options
 from homefire.progress import ProgressCallback
@@ -210,7 +211,7 @@ class ServerLLM(LLM):
         self.context_window = context_window
         self.is_chat_model = is_chat_model
         self.http = HTTPClient(
-            self._normalise_base_url(base_url or row.default_base_url or ""),
+            self._normalise_base_url(check_base_url(base_url or row.default_base_url or "")),
             api_key=api_key,
             headers=headers,
             timeouts=timeouts or Timeouts(),
