@@ -16,7 +16,8 @@ INTEGRATIONS := integrations/llama-index-llms-homefire integrations/langchain-ho
 chat: $(VENV)/.chat-ready
 	$(BIN)/homefire chat
 
-test: lint
+# The integrations are installed first: the README's blocks (run by the suite) use them.
+test: lint $(VENV)/.integrations-ready
 	$(BIN)/pytest
 	$(MAKE) integrations
 
