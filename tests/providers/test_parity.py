@@ -49,11 +49,10 @@ def providers(
 
 def _strip(response: Any) -> Any:
     """What a call answered, without what differs between two runs (ids, clocks, the share
-    of the prompt a server found in its cache)."""
+    of the prompt a server found in its cache, how a constrained answer was tokenized)."""
     if isinstance(response, hf.ChatResponse | hf.CompletionResponse):
-        usage = response.usage
-        counts = (usage.prompt_tokens, usage.completion_tokens) if usage else None
-        return (response.text, response.finish_reason, counts)
+        prompt = response.usage.prompt_tokens if response.usage else None
+        return (response.text, response.finish_reason, prompt)
     return response
 
 
