@@ -118,7 +118,7 @@ def _tool_call_from_dict(index: int, value: Any) -> ToolCall:
     if isinstance(arguments, str):
         try:
             arguments = json.loads(arguments) if arguments else {}
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):
             raise InvalidParameterError(
                 "messages", f"tool call {name!r} has arguments that are not valid JSON"
             ) from None

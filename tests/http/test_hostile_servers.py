@@ -136,3 +136,17 @@ def test_a_redirect_through_request_keeps_its_status(loopback: LoopbackServer) -
     assert answer.status == 302
     with pytest.raises(hf.APIStatusError, match="to /login; point base_url there"):
         answer.json()
+
+
+def test_json_nested_thousands_deep_is_a_protocol_error(loopback: LoopbackServer) -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000
+    loopback.routes["/v1/models"] = reply(200, deep)
+    loopback.routes["/v1/broken"] = reply(500, deep)
+    loopback.routes["/s"] = chunked([b"data: " + deep + b"\n\n"])
+    http = client(loopback)
+    with pytest.raises(hf.ProtocolError, match="not JSON"):
+        http.get_json("/v1/models")
+    with pytest.raises(hf.APIStatusError, match="HTTP 500"):
+        http.get_json("/v1/broken")
+    with pytest.raises(hf.ProtocolError, match="not JSON"):
+        list(http.stream_sse("/s", {}))

@@ -77,7 +77,7 @@ def _decode_json(content: bytes, url: str, status: int = 200, location: str | No
         raise error_from_response(status, content, url=url, location=location)
     try:
         return _json.loads(content)
-    except ValueError:  # JSONDecodeError and UnicodeDecodeError
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested thousands deep
         title = html_title(content)
         what = (
             html_page(title)
@@ -92,7 +92,7 @@ def _decode_json(content: bytes, url: str, status: int = 200, location: str | No
 def _json_or_text(content: bytes) -> Any:
     try:
         return _json.loads(content)
-    except ValueError:
+    except (ValueError, RecursionError):
         return content.decode("utf-8", "replace")
 
 

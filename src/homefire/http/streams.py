@@ -30,7 +30,7 @@ can make the client hold.
 def _parse(data: bytes, url: str | None, what: str) -> Any:
     try:
         payload = json.loads(data)
-    except ValueError:  # JSONDecodeError and UnicodeDecodeError both derive from it
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested thousands deep
         where = f" from {url}" if url else ""
         raise ProtocolError(
             f"the stream{where} sent {what} that is not JSON: {data[:200]!r}", url=url

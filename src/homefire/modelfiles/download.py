@@ -265,7 +265,7 @@ def _validator(part: Path) -> str | None:
     """What identifies the file `part` holds the start of: its strong ETag, else its date."""
     try:
         seen = json.loads(_validator_file(part).read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
     value = seen.get("validator") if isinstance(seen, dict) else None
     return value if isinstance(value, str) else None

@@ -1,11 +1,15 @@
-"""Read a GGUF model file's header: metadata, tensor table and integrity, in milliseconds.
+"""Read a GGUF model file's header: metadata, tensor table and integrity, in a fraction of a
+second (a few hundred milliseconds for the largest vocabularies).
 
 The parser walks the header itself over a read-only memory map instead of using
 `gguf.GGUFReader`, which materializes every vocabulary string as numpy arrays (about 2 s for a
 small model) and trusts the counts it reads. Here every count and length is checked against
 the bytes that remain before anything is read or allocated, the rules follow llama.cpp's own
 loader (so a file that passes here does not fail there for a header reason), and a damaged
-file always ends in `ModelFileError`, never a crash, a hang or a huge allocation.
+file always ends in `ModelFileError`, never a crash, a hang or a huge allocation. The
+vocabulary and the hyperparameters are checked too, for what llama.cpp asserts on (which ends
+the whole process): tokens that repeat, arrays of the wrong length, special token ids outside
+the vocabulary, impossible expert counts, non-finite numbers.
 """
 
 from __future__ import annotations

@@ -171,10 +171,11 @@ def parse_tool_arguments(arguments: Any, name: str) -> dict[str, Any]:
     if isinstance(arguments, str):
         try:
             parsed = json.loads(arguments)
-        except json.JSONDecodeError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested thousands deep
+            reason = exc.msg if isinstance(exc, json.JSONDecodeError) else type(exc).__name__
             raise GenerationError(
                 f"the model called tool {name!r} with arguments that are not valid JSON "
-                f"({exc.msg}): {arguments[:200]!r}"
+                f"({reason}): {arguments[:200]!r}"
             ) from None
         if isinstance(parsed, dict):
             return parsed
