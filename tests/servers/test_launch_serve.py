@@ -22,9 +22,14 @@ for flag in ("-m", "--host", "--port", "--parallel", "-c", "-t"):
     parser.add_argument(flag)
 args = parser.parse_args()
 os.environ["{API_KEY_ENV}"] = os.environ["LLAMA_API_KEY"]
-ctx = str(int(args.c) // int(args.parallel))
 argv = [sys.executable, "-m", "homefire.servers.serve", args.m, "--host", args.host,
-        "--port", args.port, "--parallel", args.parallel, "--ctx", ctx, "--threads", args.t]
+        "--port", args.port, "--threads", args.t]
+# llama-server splits -c between the slots of an explicit --parallel; without it, its
+# slots share all -c tokens, as homefire's do.
+if args.parallel:
+    argv += ["--parallel", args.parallel, "--ctx", str(int(args.c) // int(args.parallel))]
+else:
+    argv += ["--ctx", args.c]
 os.execv(sys.executable, argv)
 """
 

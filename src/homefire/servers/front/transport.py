@@ -1,0 +1,138 @@
+"""Reading bounded request bodies, writing JSON and streamed answers, and noticing a client
+that went away (so that its answer stops being generated)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Awaitable, Mapping
+from typing import Any, TypeVar
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from homefire.servers.front.guard import Receive, Scope, Send, body_too_large
+
+T = TypeVar("T")
+
+BODY_SECONDS = 60.0
+"""How long a client may take to send its request body."""
+
+
+class BodyError(Exception):
+    """A request body that cannot be taken: `status` and `message` say why."""
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        self.message = message
+        super().__init__(message)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The whole body, at most `limit` bytes, within `BODY_SECONDS`."""
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async with asyncio.timeout(BODY_SECONDS):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise BodyError(413, body_too_large(limit))
+                chunks.append(chunk)
+    except TimeoutError:
+        raise BodyError(408, f"the request body took over {BODY_SECONDS:g}s to arrive") from None
+    return b"".join(chunks)
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    """The body parsed as JSON; BodyError (400) when it is not JSON."""
+    body = await read_body(request, limit)
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise BodyError(400, f"the request body is not valid JSON ({exc})"[:300]) from None
+
+
+def dumps(value: Any) -> bytes:
+    """Compact ASCII JSON: every string, even one with a lone surrogate, encodes."""
+    return json.dumps(value, separators=(",", ":")).encode("ascii")
+
+
+def json_response(
+    value: Any, status: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
+    return Response(dumps(value), status, headers, media_type="application/json")
+
+
+def sse(value: Any) -> bytes:
+    return b"data: " + dumps(value) + b"\n\n"
+
+
+SSE_DONE = b"data: [DONE]\n\n"
+
+
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def until_disconnect(receive: Receive, work: Awaitable[T]) -> tuple[bool, T | None]:
+    """(True, result) of `work`, or (False, None) once the client has gone: `work` is then
+    cancelled, which stops an answer being generated for nobody."""
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_disconnected(receive))
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:  # this request itself was cancelled (the server is stopping)
+        watcher.cancel()
+        await _cancel(task)
+        raise
+    watcher.cancel()
+    if task.done():
+        return True, task.result()
+    await _cancel(task)
+    return False, None
+
+
+async def _cancel(task: asyncio.Future[Any]) -> None:
+    """Cancel and wait; what it raises while stopping has nobody left to be told."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
+
+
+class StreamedResponse(StreamingResponse):
+    """Sends `chunks` as they come; when the client goes away, the chunk source is closed
+    at once (a generating model stops) instead of when the garbage collector finds it."""
+
+    def __init__(
+        self,
+        chunks: AsyncIterator[bytes],
+        status: int = 200,
+        media_type: str = "text/event-stream",
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        headers = {"cache-control": "no-cache", **(headers or {})}
+        super().__init__(chunks, status, headers, media_type)
+        self._chunks = chunks
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def pump() -> None:
+            try:
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": self.status_code,
+                        "headers": self.raw_headers,
+                    }
+                )
+                async for chunk in self._chunks:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+            finally:
+                aclose = getattr(self._chunks, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+
+        await until_disconnect(receive, pump())
