@@ -290,3 +290,9 @@ def test_metrics_count_requests_tokens_and_slots(front_server: LaunchedServer) -
     assert values["homefire_slots_total"] == 4
     assert values["homefire_queue_length"] == 0
     assert "llamacpp:tokens_predicted_total" in values
+
+
+def test_llama_cpp_log_stays_quiet(front_server: LaunchedServer) -> None:
+    log = front_server.log_path.read_text("utf-8", "replace")
+    assert "serving at" in log
+    assert "llama_model_loader" not in log and "load_tensors" not in log

@@ -141,7 +141,7 @@ def run(
     `on_ready(base_url)` is called once the model is loaded.
     """
     _require_server_packages()
-    from homefire.servers.front.backends import ModelSettings
+    from homefire.servers.front.backends import ModelSettings, check_router
 
     text("host", host)
     validate_port("port", port, any_free=True)
@@ -160,10 +160,12 @@ def run(
         text("spec", spec)
         if model_path is not None:
             raise InvalidParameterError("spec", "serve a model file or an endpoint, not both")
+        if router:
+            check_router(spec)
     else:
         settings = _with_path(settings, _check_model(model_path))
     sock = _listen(host, port)
-    _Serving(sock, host, settings, spec, router, api_key, max_body, on_ready).run(
+    _Serving(sock, host, settings, spec, api_key, max_body, on_ready).run(
         allowed_hosts, allowed_origins
     )
 
@@ -193,7 +195,6 @@ class _Serving:
         host: str,
         settings: Any,
         spec: str | None,
-        router: bool,
         api_key: str | None,
         max_body: int,
         on_ready: Callable[[str], None] | None,
@@ -202,7 +203,6 @@ class _Serving:
         self.host = host
         self.settings = settings
         self.spec = spec
-        self.router = router
         self.api_key = api_key
         self.max_body = max_body
         self.on_ready = on_ready
@@ -266,9 +266,7 @@ class _Serving:
 
         try:
             if self.spec is not None:
-                served = open_endpoint(
-                    self.spec, router=self.router, embeddings=self.settings.embeddings
-                )
+                served = open_endpoint(self.spec, embeddings=self.settings.embeddings)
                 slots = self.settings.parallel
             else:
                 served, slots = open_in_process(self.settings)

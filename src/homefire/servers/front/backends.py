@@ -84,13 +84,10 @@ def open_in_process(settings: ModelSettings) -> tuple[Served, int]:
     return served, slots
 
 
-def open_endpoint(spec: str, *, router: bool, embeddings: bool) -> Served:
-    """Any LLM `hf.connect` builds from `spec`; with `router`, `spec` must name a router
-    configured in the config file."""
+def open_endpoint(spec: str, *, embeddings: bool) -> Served:
+    """Any LLM `hf.connect` builds from `spec` (a configured router included)."""
     from homefire.servers.router import connect_spec
 
-    if router:
-        _check_router(spec)
     llm = connect_spec(spec)
     meta: dict[str, Any] = {}
     with contextlib.suppress(HomefireError):  # backends may come up later; the list says less
@@ -104,7 +101,8 @@ def open_endpoint(spec: str, *, router: bool, embeddings: bool) -> Served:
     )
 
 
-def _check_router(name: str) -> None:
+def check_router(name: str) -> None:
+    """Refuse a name the config file does not define as a router."""
     from homefire.servers.config import config_path, load_config
 
     path = config_path()
