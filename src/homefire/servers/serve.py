@@ -24,8 +24,9 @@ import socket
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from homefire._validate import integer, text
 from homefire._validate import port as validate_port
@@ -35,6 +36,10 @@ from homefire.errors import (
     MissingDependencyError,
     ServerError,
 )
+
+if TYPE_CHECKING:
+    from homefire.servers.front.app import Served
+    from homefire.servers.front.backends import ModelSettings
 
 API_KEY_ENV = "HOMEFIRE_API_KEY"
 DEFAULT_PORT = 8080
@@ -160,25 +165,26 @@ def run(
         text("spec", spec)
         if model_path is not None:
             raise InvalidParameterError("spec", "serve a model file or an endpoint, not both")
+        if settings != ModelSettings(verbose=verbose, embeddings=embeddings):
+            raise InvalidParameterError(
+                "spec",
+                "--parallel, --ctx, --n-gpu-layers, --kv-type and --threads set up a model "
+                "in this process; an endpoint is set up where it runs",
+            )
         if router:
             check_router(spec)
     else:
-        settings = _with_path(settings, _check_model(model_path))
+        settings = replace(settings, model_path=_check_model(model_path))
     sock = _listen(host, port)
     _Serving(sock, host, settings, spec, api_key, max_body, on_ready).run(
         allowed_hosts, allowed_origins
     )
 
 
-def _with_path(settings: Any, path: Path | None) -> Any:
-    from dataclasses import replace
-
-    return replace(settings, model_path=path)
-
-
 def _kv_type(value: str | None) -> str | None:
     from homefire.providers.llamacpp.engine import KV_CACHE_TYPES
 
+    value = text("kv_type", value, optional=True)
     if value is not None and value.lower() not in KV_CACHE_TYPES:
         raise InvalidParameterError(
             "kv_type", f"unknown KV cache type {value!r} (use one of {', '.join(KV_CACHE_TYPES)})"
@@ -193,7 +199,7 @@ class _Serving:
         self,
         sock: socket.socket,
         host: str,
-        settings: Any,
+        settings: ModelSettings,
         spec: str | None,
         api_key: str | None,
         max_body: int,
@@ -207,7 +213,7 @@ class _Serving:
         self.max_body = max_body
         self.on_ready = on_ready
         self.failure: BaseException | None = None
-        self.served: Any = None
+        self.served: Served | None = None
 
     def run(self, allowed_hosts: Sequence[str], allowed_origins: Sequence[str]) -> None:
         import uvicorn
@@ -225,9 +231,7 @@ class _Serving:
             max_body=self.max_body,
             server_header="llama.cpp (homefire)" if self.spec is None else "homefire",
         )
-        app = build_app(
-            self.state, FrontSettings(guard, self.max_body, self.settings.embeddings), self.metrics
-        )
+        app = build_app(self.state, FrontSettings(guard, self.max_body), self.metrics)
         config = uvicorn.Config(
             app,
             lifespan="off",
@@ -235,6 +239,7 @@ class _Serving:
             log_level="info" if self.settings.verbose else "warning",
             access_log=self.settings.verbose,
             server_header=False,
+            ws="none",
             limit_concurrency=_MAX_CONNECTIONS,
             timeout_graceful_shutdown=int(_STOP_GRACE_SECONDS),
         )
@@ -267,7 +272,7 @@ class _Serving:
         try:
             if self.spec is not None:
                 served = open_endpoint(self.spec, embeddings=self.settings.embeddings)
-                slots = self.settings.parallel
+                slots = None
             else:
                 served, slots = open_in_process(self.settings)
         except BaseException as exc:  # raised in run(), once the listener has stopped
@@ -319,13 +324,16 @@ def _parser() -> argparse.ArgumentParser:
         description="Serve a model over llama.cpp's native and the OpenAI-compatible API.",
     )
     parser.add_argument("model", nargs="?", help="a .gguf file (default: the embedded model)")
-    parser.add_argument("-m", "--model-spec", dest="spec", help="serve any endpoint instead")
-    parser.add_argument("--router", help="serve the router configured under this name")
+    backends = parser.add_mutually_exclusive_group()
+    backends.add_argument("-m", "--model-spec", dest="spec", help="serve any endpoint instead")
+    backends.add_argument("--router", help="serve the router configured under this name")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument("--parallel", type=int, default=None)
-    parser.add_argument("--ctx", default=None, help="context window (tokens) or 'auto'")
-    parser.add_argument("--n-gpu-layers", default="0", help="layers on the GPU, -1 all, 'auto'")
+    parser.add_argument("--ctx", type=_int_or_auto, help="context window (tokens) or 'auto'")
+    parser.add_argument(
+        "--n-gpu-layers", type=_int_or_auto, default=0, help="layers on the GPU, -1 all, 'auto'"
+    )
     parser.add_argument("--kv-type", default=None, help="KV cache type: f16, q8_0, ...")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--embeddings", action="store_true", help="serve /v1/embeddings")
@@ -341,16 +349,9 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def int_or_auto(value: str | None) -> int | Auto | None:
-    """A command-line count that may also be "auto"."""
-    if value is None or value == "auto":
-        return value  # type: ignore[return-value]
-    try:
-        return int(value)
-    except ValueError:
-        raise InvalidParameterError(
-            "value", f"must be a whole number or 'auto', got {value!r}"
-        ) from None
+def _int_or_auto(value: str) -> int | Auto:
+    """A command-line count that may also be "auto" (argparse reports the ValueError)."""
+    return "auto" if value == "auto" else int(value)
 
 
 def resolve_api_key(api_key: str | None, no_api_key: bool) -> tuple[str | None, bool]:
@@ -381,8 +382,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             host=args.host,
             port=args.port,
             parallel=args.parallel,
-            context_window=int_or_auto(args.ctx),
-            n_gpu_layers=int_or_auto(args.n_gpu_layers) or 0,
+            context_window=args.ctx,
+            n_gpu_layers=args.n_gpu_layers,
             kv_type=args.kv_type,
             api_key=key,
             n_threads=args.threads,

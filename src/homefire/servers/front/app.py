@@ -99,7 +99,6 @@ class _NotReady(Exception):
 class FrontSettings:
     guard: GuardSettings
     max_body: int
-    embeddings: bool = False
 
 
 # --- errors ---------------------------------------------------------------------------------
@@ -439,10 +438,10 @@ async def _chat_events(
                 yield SSE_DONE
                 return
         raise _interrupted()
-    except HomefireError as exc:
+    except Exception as exc:
         if not started:
             raise
-        yield sse(error_body(exc)[1])
+        yield sse(_in_band(exc))
     finally:
         await _aclose(stream)
 
@@ -465,12 +464,20 @@ async def _completion_events(
                 yield SSE_DONE
                 return
         raise _interrupted()
-    except HomefireError as exc:
+    except Exception as exc:
         if not started:
             raise
-        yield sse(error_body(exc)[1])
+        yield sse(_in_band(exc))
     finally:
         await _aclose(stream)
+
+
+def _in_band(exc: Exception) -> dict[str, Any]:
+    """The error event that ends a stream which had begun (its status line was sent)."""
+    if isinstance(exc, HomefireError):
+        return error_body(exc)[1]
+    logger.exception("unexpected error while streaming an answer", exc_info=exc)
+    return wire.error_answer(500, "internal error; see the server's log", "server_error")
 
 
 def _interrupted() -> StreamInterruptedError:

@@ -9,7 +9,7 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Mapping
 from typing import Any, TypeVar
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 
 from homefire.servers.front.guard import Receive, Scope, Send, body_too_large
@@ -42,6 +42,8 @@ async def read_body(request: Request, limit: int) -> bytes:
                 chunks.append(chunk)
     except TimeoutError:
         raise BodyError(408, f"the request body took over {BODY_SECONDS:g}s to arrive") from None
+    except ClientDisconnect:
+        raise BodyError(400, "the client closed the connection while sending the body") from None
     return b"".join(chunks)
 
 
