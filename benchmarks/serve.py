@@ -111,6 +111,7 @@ def _chat(side: Side, index: int, max_tokens: int) -> None:
         ],
         "max_tokens": max_tokens,
         "temperature": 0.0,
+        "repeat_penalty": 1.0,  # the same samplers on both sides, whatever their defaults
         "ignore_eos": True,
         "stream": True,
     }

@@ -14,11 +14,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
-from homefire.servers.launch import LaunchedServer, free_port
+from homefire.servers.launch import LaunchedServer, free_port, launch
+from tinymodels import write_tiny_model
 
 pytestmark = pytest.mark.integration
 
@@ -301,3 +303,21 @@ def test_a_client_that_leaves_mid_answer_frees_its_slot(front_server: LaunchedSe
         while any(slot["is_processing"] for slot in http.get("/slots").json()):
             assert time.monotonic() < deadline, "a slot kept generating for a client that left"
             time.sleep(0.05)
+
+
+RECURSIVE_TEMPLATE = "{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}"
+
+
+def test_a_hostile_chat_template_never_reaches_llama_cpp(tmp_path: Path) -> None:
+    """llama.cpp's own template engine crashes loading this template; homefire's sandbox
+    renders it instead, and refuses it with a clear error, request after request."""
+    model = write_tiny_model(tmp_path / "recursive.gguf", chat_template=RECURSIVE_TEMPLATE)
+    with launch(model, context_window=256, n_threads=1) as server:
+        with _client(server.base_url, server.api_key) as http:
+            for path in ("/v1/chat/completions", "/apply-template"):
+                answer = http.post(path, json=CHAT)
+                assert answer.status_code == 400, answer.text
+                assert "chat template" in answer.json()["error"]["message"]
+            native = http.post("/completion", json={"prompt": "hello", "n_predict": 2})
+            assert native.status_code == 200 and native.json()["tokens_predicted"] == 2
+        assert _healthy(server.base_url) and server.running

@@ -45,7 +45,7 @@ from homefire.options import GenerationOptions
 from homefire.protocols import openai_server as wire
 from homefire.servers.front.guard import ASGIApp, Guard, GuardSettings, Receive, Scope, Send
 from homefire.servers.front.metrics import ROUTES, Metrics
-from homefire.servers.front.native import FORWARDED, GENERATING, NativeRoutes, body_of
+from homefire.servers.front.native import FORWARDED, GENERATING, NativeRoutes
 from homefire.servers.front.native import with_defaults as native_defaults
 from homefire.servers.front.transport import (
     SSE_DONE,
@@ -295,16 +295,12 @@ class Front:
         if not finished or first is None:
             self.metrics.in_flight -= 1
             return Response(status_code=499)
-        return StreamedResponse(self._counted(first, events))
 
-    async def _counted(self, first: bytes, events: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-        try:
-            yield first
-            async for event in events:
-                yield event
-        finally:
+        async def close() -> None:
             self.metrics.in_flight -= 1
             await _aclose(events)
+
+        return StreamedResponse(_prepended(first, events), on_close=close)
 
     async def embeddings(self, request: Request) -> Response:
         served = self.ready()
@@ -363,22 +359,23 @@ class Front:
             upstream = await served.native.send(request.method, path, query, body)
         except (httpx.HTTPError, ValueError) as exc:
             return _error(502, f"the engine did not answer {path} ({exc})", "server_error")
-        headers = {"content-type": upstream.headers.get("content-type", "application/json")}
-        chunks = body_of(upstream)
-        if path not in GENERATING:
-            return StreamedResponse(chunks, upstream.status_code, headers["content-type"])
-        self.metrics.in_flight += 1
-        return StreamedResponse(
-            self._native_counted(chunks), upstream.status_code, headers["content-type"]
-        )
+        media_type = upstream.headers.get("content-type", "application/json")
+        generating = path in GENERATING
+        if generating:
+            self.metrics.in_flight += 1
 
-    async def _native_counted(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in chunks:
-                yield chunk
-        finally:
-            self.metrics.in_flight -= 1
-            await _aclose(chunks)
+        async def close() -> None:
+            if generating:
+                self.metrics.in_flight -= 1
+            await upstream.aclose()  # llama.cpp cancels a generation whose client went away
+
+        return StreamedResponse(upstream.aiter_raw(), upstream.status_code, media_type, close)
+
+
+async def _prepended(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    yield first
+    async for item in rest:
+        yield item
 
 
 def _with_defaults(body: bytes, defaults: GenerationOptions) -> bytes:

@@ -9,7 +9,7 @@ there: homefire renders those itself.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -100,13 +100,3 @@ class NativeRoutes:
 
     async def aclose(self) -> None:
         await self._client.aclose()
-
-
-async def body_of(response: httpx.Response) -> AsyncIterator[bytes]:
-    """A forwarded answer's bytes as they arrive; closing it closes the engine's connection,
-    which makes llama.cpp cancel the generation."""
-    try:
-        async for chunk in response.aiter_raw():
-            yield chunk
-    finally:
-        await response.aclose()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 from starlette.requests import ClientDisconnect, Request
@@ -105,36 +105,34 @@ async def _cancel(task: asyncio.Future[Any]) -> None:
 
 
 class StreamedResponse(StreamingResponse):
-    """Sends `chunks` as they come; when the client goes away, the chunk source is closed
-    at once (a generating model stops) instead of when the garbage collector finds it."""
+    """Sends `chunks` as they come. However the answer ends (finished, the client gone, the
+    server stopping), `chunks` is closed and `on_close` runs at once, started or not: a
+    generating model stops then, not when the garbage collector finds its stream."""
 
     def __init__(
         self,
         chunks: AsyncIterator[bytes],
         status: int = 200,
         media_type: str = "text/event-stream",
-        headers: Mapping[str, str] | None = None,
+        on_close: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
-        headers = {"cache-control": "no-cache", **(headers or {})}
-        super().__init__(chunks, status, headers, media_type)
+        super().__init__(chunks, status, {"cache-control": "no-cache"}, media_type)
         self._chunks = chunks
+        self._on_close = on_close
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async def pump() -> None:
-            try:
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": self.status_code,
-                        "headers": self.raw_headers,
-                    }
-                )
-                async for chunk in self._chunks:
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
-            finally:
-                aclose = getattr(self._chunks, "aclose", None)
-                if aclose is not None:
-                    await aclose()
+        try:
+            await until_disconnect(receive, self._pump(send))
+        finally:
+            aclose = getattr(self._chunks, "aclose", None)
+            if aclose is not None:
+                await aclose()
+            if self._on_close is not None:
+                await self._on_close()
 
-        await until_disconnect(receive, pump())
+    async def _pump(self, send: Send) -> None:
+        start = {"type": "http.response.start", "status": self.status_code}
+        await send({**start, "headers": self.raw_headers})
+        async for chunk in self._chunks:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
