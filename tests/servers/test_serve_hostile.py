@@ -321,3 +321,22 @@ def test_a_hostile_chat_template_never_reaches_llama_cpp(tmp_path: Path) -> None
             native = http.post("/completion", json={"prompt": "hello", "n_predict": 2})
             assert native.status_code == 200 and native.json()["tokens_predicted"] == 2
         assert _healthy(server.base_url) and server.running
+
+
+def test_stopping_mid_answer_ends_the_stream_in_band(smollm2_path: Path) -> None:
+    server = launch(smollm2_path, context_window=256, n_threads=1)
+    try:
+        body = {**CHAT, "max_tokens": 2000, "ignore_eos": True, "stream": True}
+        with (
+            _client(server.base_url, server.api_key) as http,
+            http.stream("POST", "/v1/chat/completions", json=body) as stream,
+        ):
+            lines = stream.iter_lines()
+            next(lines)
+            server.process.terminate()
+            events = [line for line in lines if line.startswith("data: ")]
+    finally:
+        server.stop()
+    assert json.loads(events[-1].removeprefix("data: "))["error"]["code"] == 503
+    assert server.process.returncode == 0
+    assert "Traceback" not in server.log_path.read_text("utf-8", "replace")

@@ -243,7 +243,14 @@ class _Serving:
             limit_concurrency=_MAX_CONNECTIONS,
             timeout_graceful_shutdown=int(_STOP_GRACE_SECONDS),
         )
-        self.server = uvicorn.Server(config)
+        serving = self
+
+        class Server(uvicorn.Server):
+            def handle_exit(self, sig: int, frame: Any) -> None:
+                super().handle_exit(sig, frame)
+                serving._stop()
+
+        self.server = Server(config)
         loader = threading.Thread(target=self._load, name="homefire-serve-load", daemon=True)
         previous = {
             signum: signal.signal(signum, lambda *_: None)  # uvicorn re-raises what it caught
@@ -259,12 +266,18 @@ class _Serving:
         self._finish(loader)
 
     async def _serve(self) -> None:
+        self.loop = asyncio.get_running_loop()
         try:
             await self.server.serve(sockets=[self.sock])
         finally:
             served = self.state.served
             if served is not None and served.native is not None:
                 await served.native.aclose()
+
+    def _stop(self) -> None:
+        """A stop was asked for (SIGTERM, Ctrl-C): answers in progress end now, in-band,
+        instead of being cut off when uvicorn's grace period runs out."""
+        self.loop.call_soon_threadsafe(self.state.stopping.set)
 
     def _load(self) -> None:
         from homefire.servers.front.backends import open_endpoint, open_in_process

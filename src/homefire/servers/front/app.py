@@ -50,13 +50,15 @@ from homefire.servers.front.native import with_defaults as native_defaults
 from homefire.servers.front.transport import (
     SSE_DONE,
     BodyError,
+    ClientLeft,
+    Stopping,
     StreamedResponse,
     dumps,
     json_response,
     read_body,
     read_json,
     sse,
-    until_disconnect,
+    watched,
 )
 from homefire.types import ChatMessage, ChatResponse, CompletionResponse
 
@@ -89,6 +91,7 @@ class FrontState:
     def __init__(self) -> None:
         self.served: Served | None = None
         self.started = int(time.time())
+        self.stopping = asyncio.Event()
 
 
 class _NotReady(Exception):
@@ -146,6 +149,9 @@ def _error(status: int, message: str, kind: str) -> Response:
     return json_response(wire.error_answer(status, message, kind), status)
 
 
+_STOPPING = "the server is stopping; send the request again to another one, or later"
+
+
 def _loading() -> Response:
     return _error(503, "Loading model", "unavailable_error")
 
@@ -160,6 +166,10 @@ def _guarded(handler: Handler) -> Handler:
             return _loading()
         except BodyError as exc:
             return _error(exc.status, exc.message, "invalid_request_error")
+        except ClientLeft:
+            return Response(status_code=499)  # nobody reads it
+        except Stopping:
+            return _error(503, _STOPPING, "unavailable_error")
         except HomefireError as exc:
             status, body = error_body(exc)
             return json_response(body, status)
@@ -248,8 +258,6 @@ class Front:
         llm = served.llm
         if not parsed.stream:
             response = await self._answer(request, llm.achat(parsed.messages, **parsed.options))
-            if response is None:
-                return Response(status_code=499)
             return json_response(wire.chat_answer(response, **ids.fields()))
         stream = llm.astream_chat(parsed.messages, **parsed.options)
         chunks = wire.ChatChunks(include_usage=parsed.include_usage, **ids.fields())
@@ -262,22 +270,19 @@ class Front:
         llm = served.llm
         if not parsed.stream:
             response = await self._answer(request, llm.acomplete(parsed.prompt, **parsed.options))
-            if response is None:
-                return Response(status_code=499)
             return json_response(wire.completion_answer(response, **ids.fields()))
         stream = llm.astream_complete(parsed.prompt, **parsed.options)
         events = _completion_events(stream, ids, parsed.include_usage, self.metrics)
         return await self._stream(request, stream, events)
 
     async def _answer(self, request: Request, work: Awaitable[Any]) -> Any:
-        """A whole answer, counted; None when the client left before it was ready."""
+        """A whole answer, counted."""
         self.metrics.in_flight += 1
         try:
-            finished, response = await until_disconnect(request.receive, work)
+            response = await watched(request.receive, self.state.stopping, work)
         finally:
             self.metrics.in_flight -= 1
-        if finished and response is not None:
-            self.metrics.used(response.usage)
+        self.metrics.used(response.usage)
         return response
 
     async def _stream(
@@ -287,20 +292,21 @@ class Front:
         long, say) is then a plain HTTP error, as clients expect."""
         self.metrics.in_flight += 1
         try:
-            finished, first = await until_disconnect(request.receive, anext(events))
+            first = await watched(request.receive, self.state.stopping, anext(events))
         except BaseException:
             self.metrics.in_flight -= 1
+            await _aclose(events)
             await _aclose(stream)
             raise
-        if not finished or first is None:
-            self.metrics.in_flight -= 1
-            return Response(status_code=499)
 
         async def close() -> None:
             self.metrics.in_flight -= 1
             await _aclose(events)
 
-        return StreamedResponse(_prepended(first, events), on_close=close)
+        farewell = sse(wire.error_answer(503, _STOPPING, "unavailable_error"))
+        return StreamedResponse(
+            _prepended(first, events), self.state.stopping, on_close=close, farewell=farewell
+        )
 
     async def embeddings(self, request: Request) -> Response:
         served = self.ready()
@@ -313,9 +319,7 @@ class Front:
         texts, as_base64 = wire.parse_embeddings_request(
             await read_json(request, self.settings.max_body)
         )
-        finished, vectors = await until_disconnect(request.receive, served.llm.aembed(texts))
-        if not finished or vectors is None:
-            return Response(status_code=499)
+        vectors = await watched(request.receive, self.state.stopping, served.llm.aembed(texts))
         tokens = await asyncio.to_thread(_count_tokens, served.llm, texts)
         return json_response(
             wire.embeddings_answer(
@@ -369,7 +373,13 @@ class Front:
                 self.metrics.in_flight -= 1
             await upstream.aclose()  # llama.cpp cancels a generation whose client went away
 
-        return StreamedResponse(upstream.aiter_raw(), upstream.status_code, media_type, close)
+        return StreamedResponse(
+            upstream.aiter_raw(),
+            self.state.stopping,
+            status=upstream.status_code,
+            media_type=media_type,
+            on_close=close,
+        )
 
 
 async def _prepended(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

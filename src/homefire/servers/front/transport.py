@@ -79,22 +79,31 @@ async def _disconnected(receive: Receive) -> None:
         pass
 
 
-async def until_disconnect(receive: Receive, work: Awaitable[T]) -> tuple[bool, T | None]:
-    """(True, result) of `work`, or (False, None) once the client has gone: `work` is then
-    cancelled, which stops an answer being generated for nobody."""
+class ClientLeft(Exception):
+    """The client closed its connection before its answer was complete."""
+
+
+class Stopping(Exception):
+    """The server was asked to stop before the answer was complete."""
+
+
+async def watched(receive: Receive, stopping: asyncio.Event, work: Awaitable[T]) -> T:
+    """The result of `work`, unless the client goes away (ClientLeft) or the server is asked
+    to stop (Stopping) first: `work` is then cancelled, which stops an answer being
+    generated for nobody."""
     task = asyncio.ensure_future(work)
-    watcher = asyncio.ensure_future(_disconnected(receive))
+    left = asyncio.ensure_future(_disconnected(receive))
+    stop = asyncio.ensure_future(stopping.wait())
     try:
-        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
-    except BaseException:  # this request itself was cancelled (the server is stopping)
-        watcher.cancel()
-        await _cancel(task)
-        raise
-    watcher.cancel()
-    if task.done():
-        return True, task.result()
-    await _cancel(task)
-    return False, None
+        await asyncio.wait({task, left, stop}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        left.cancel()
+        stop.cancel()
+        if not task.done():
+            await _cancel(task)
+    if not task.cancelled():
+        return task.result()
+    raise ClientLeft if left.done() and not left.cancelled() else Stopping
 
 
 async def _cancel(task: asyncio.Future[Any]) -> None:
@@ -107,22 +116,36 @@ async def _cancel(task: asyncio.Future[Any]) -> None:
 class StreamedResponse(StreamingResponse):
     """Sends `chunks` as they come. However the answer ends (finished, the client gone, the
     server stopping), `chunks` is closed and `on_close` runs at once, started or not: a
-    generating model stops then, not when the garbage collector finds its stream."""
+    generating model stops then, not when the garbage collector finds its stream. When the
+    server stops mid-answer, `farewell` (an in-band error) ends the body."""
 
     def __init__(
         self,
         chunks: AsyncIterator[bytes],
+        stopping: asyncio.Event,
+        *,
         status: int = 200,
         media_type: str = "text/event-stream",
         on_close: Callable[[], Awaitable[None]] | None = None,
+        farewell: bytes = b"",
     ) -> None:
         super().__init__(chunks, status, {"cache-control": "no-cache"}, media_type)
         self._chunks = chunks
+        self._stopping = stopping
         self._on_close = on_close
+        self._farewell = farewell
+        self._started = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            await until_disconnect(receive, self._pump(send))
+            await watched(receive, self._stopping, self._pump(send))
+        except ClientLeft:
+            pass
+        except Stopping:
+            if not self._started:
+                await send({"type": "http.response.start", "status": 503, "headers": []})
+            end = {"type": "http.response.body", "body": self._farewell, "more_body": False}
+            await send(end)
         finally:
             aclose = getattr(self._chunks, "aclose", None)
             if aclose is not None:
@@ -133,6 +156,7 @@ class StreamedResponse(StreamingResponse):
     async def _pump(self, send: Send) -> None:
         start = {"type": "http.response.start", "status": self.status_code}
         await send({**start, "headers": self.raw_headers})
+        self._started = True
         async for chunk in self._chunks:
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
