@@ -156,7 +156,10 @@ class Guard:
         if scope["method"] == "OPTIONS":
             return None
         if scope["path"] not in PUBLIC_PATHS and not self._key_ok(headers):
-            return 401, "Invalid API Key"
+            return 401, (
+                "Invalid API Key: send the key the server printed when it started (or was "
+                "given with --api-key or HOMEFIRE_API_KEY) as Authorization: Bearer KEY"
+            )
         if scope["method"] == "POST":
             return _body_problem(headers, self._settings.max_body)
         return None
