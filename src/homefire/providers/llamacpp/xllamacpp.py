@@ -250,6 +250,12 @@ class XLlamaCppEngine:
         """The private HTTP listener xllamacpp opens; it refuses requests without our key."""
         return str(self._server.listening_address)
 
+    @property
+    def private_listener(self) -> tuple[str, str]:
+        """(address, key) of that listener, for a caller that forwards llama.cpp's own
+        native routes to it (`homefire serve`)."""
+        return self.listening_address, self._key
+
     def complete(self, body: dict[str, Any]) -> dict[str, Any]:
         request = {**body, "stream": True, "stream_options": {"include_usage": True}}
         return assemble(self.stream(request))
