@@ -7,6 +7,7 @@ engine's own token counter did not move), and that the server still answers afte
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -248,10 +249,12 @@ def _raw(base_url: str, payload: bytes) -> bytes:
     with socket.create_connection((host, int(port)), timeout=30) as sock:
         try:
             sock.sendall(payload)
-            sock.shutdown(socket.SHUT_WR)
+            # The server may already have answered and closed (a header too big, say).
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_WR)
             while chunk := sock.recv(65536):
                 chunks.append(chunk)
-        except (ConnectionResetError, BrokenPipeError):
+        except OSError:  # reset, broken pipe or gone: whatever arrived is the answer
             pass
     return b"".join(chunks)
 
