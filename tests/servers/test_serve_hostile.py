@@ -85,7 +85,7 @@ def open_server() -> Iterator[str]:
 # --- bodies -----------------------------------------------------------------------------------
 
 
-def test_a_50_mb_body_is_refused_unread(front_server: LaunchedServer) -> None:
+def test_a_50_mb_body_is_refused_and_not_kept(front_server: LaunchedServer) -> None:
     before = _rss_mib(front_server.process.pid)
     body = b'{"messages": [{"role": "user", "content": "' + b"x" * (50 * 1024 * 1024) + b'"}]}'
     with _client(front_server.base_url, front_server.api_key) as http:

@@ -7,12 +7,14 @@
   page can only send cross-origin after a CORS preflight, so a `text/plain` form post from
   any page never runs either.
 - Every route but `/health` needs the API key (`Authorization: Bearer` or `X-Api-Key`).
-- A declared body larger than the limit is refused with 413 before it is read (the route's
+- A declared body larger than the limit is refused with 413 before it is parsed (the route's
   reader enforces the same limit on bodies without a length).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
 import ipaddress
 import json
@@ -30,6 +32,10 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 PUBLIC_PATHS = frozenset({"/health", "/v1/health"})
+# A refused request's body is read and dropped, up to these bounds, before the answer: a
+# connection closed with unread data is reset, and the client could lose the answer.
+_DRAIN_BYTES = 256 * 1024 * 1024
+_DRAIN_SECONDS = 10.0
 _INVALID = "invalid_request_error"
 _KINDS = {401: "authentication_error", 403: "permission_error"}
 _WILDCARDS = frozenset({"0.0.0.0", "::", ""})
@@ -116,6 +122,7 @@ class Guard:
         cors = _cors(allowed_origin)
         problem = self._problem(scope, headers, origin, allowed_origin)
         if problem is not None:
+            await drain(receive)
             await self._refuse(send, *problem, cors)
             return
         if scope["method"] == "OPTIONS":
@@ -180,6 +187,18 @@ class Guard:
         headers = [(b"content-type", b"application/json"), self._server, *cors]
         # The body of a refused request is not read: close the connection after answering.
         await _respond(send, status, body, [*headers, (b"connection", b"close")])
+
+
+async def drain(receive: Receive) -> None:
+    """Read what is left of a request body and drop it (bounded in bytes and time)."""
+    size = 0
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(_DRAIN_SECONDS):
+            while size < _DRAIN_BYTES:
+                message = await receive()
+                size += len(message.get("body", b""))
+                if message["type"] != "http.request" or not message.get("more_body"):
+                    return
 
 
 def _headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[bytes, bytes] | None:

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 
-from homefire.servers.front.guard import Receive, Scope, Send, body_too_large
+from homefire.servers.front.guard import Receive, Scope, Send, body_too_large, drain
 
 T = TypeVar("T")
 
@@ -38,6 +38,7 @@ async def read_body(request: Request, limit: int) -> bytes:
             async for chunk in request.stream():
                 size += len(chunk)
                 if size > limit:
+                    await drain(request.receive)
                     raise BodyError(413, body_too_large(limit))
                 chunks.append(chunk)
     except TimeoutError:
