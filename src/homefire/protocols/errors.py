@@ -61,6 +61,21 @@ _PROMPT_NUMBER = re.compile(
 )
 
 
+_LOADING = re.compile(r"(?:^|[^a-z])loading|preload|\bstarting\b", re.IGNORECASE)
+
+
+def is_loading(body: Any) -> bool:
+    """Whether a 503 answer says the model is still loading ("Loading model", "model_loading",
+    "Model is loading, please retry later", "startup preload in progress"), rather than busy."""
+    message, kind, error = error_details(body)
+    words = " ".join(
+        str(part)
+        for part in (message, kind, error.get("code"), error.get("status"), error.get("reason"))
+        if part
+    )
+    return _LOADING.search(words) is not None
+
+
 def error_details(body: Any) -> tuple[str, str | None, Mapping[str, Any]]:
     """(message, type, the error object) from any envelope; text bodies give their first line."""
     if isinstance(body, Mapping):
