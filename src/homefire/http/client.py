@@ -239,7 +239,8 @@ async def _within(chunks: AsyncIterator[bytes], deadline: _Deadline) -> AsyncIte
 class _Retries:
     """Whether to send a call again, and after how long: while nothing of the answer came
     (up to `RetryPolicy.attempts`), and while the server says it is loading its model (up to
-    `Timeouts.load`, however many attempts that takes), never past the total deadline."""
+    `Timeouts.load`, however many attempts that takes, unless the policy allows one attempt
+    only), never past the total deadline."""
 
     __slots__ = (
         "deadline",
@@ -276,6 +277,8 @@ class _Retries:
     def after_status(self, status: int, headers: Mapping[str, str], content: bytes) -> float | None:
         """The wait before the next attempt after an error status, or None to give up."""
         if not self.enabled or status not in RETRY_STATUSES:
+            return None
+        if self.policy.attempts == 1:
             return None
         retry_after = headers.get("retry-after")
         if status == 503 and is_loading(_json_or_text(content)):

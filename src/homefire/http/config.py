@@ -53,7 +53,8 @@ class RetryPolicy:
     `attempts` counts the first try; waits grow from `backoff` by doubling up to
     `max_backoff`, with jitter, unless the server's Retry-After says otherwise. A server
     still loading its model is polled on the same curve for as long as `Timeouts.load`
-    allows, whatever `attempts` says.
+    allows, however many attempts that takes; `attempts=1` sends every call once (a router
+    that fails over to another server wants that).
     """
 
     attempts: int = 3
