@@ -44,9 +44,11 @@ from collections.abc import (
 )
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
+from urllib.parse import urlsplit
 
 from homefire._validate import integer, seconds, text
 from homefire.errors import (
+    APIStatusError,
     HomefireError,
     HomefireTimeoutError,
     InvalidParameterError,
@@ -225,7 +227,7 @@ class ServerLLM(LLM):
             timeouts=timeouts or Timeouts(),
             retry=retry or RetryPolicy(),
             max_concurrency=max_concurrency,
-            error_mapper=self._http_error,
+            error_mapper=self._mapped_error,
             start_hint=row.start_hint,
         )
         self._metadata: LLMMetadata | None = None
@@ -263,6 +265,27 @@ class ServerLLM(LLM):
 
     def _http_error(self, status: int, body: Any, *, url: str | None = None) -> HomefireError:
         return error_from_response(status, body, url=url)
+
+    def _mapped_error(self, status: int, body: Any, *, url: str | None = None) -> HomefireError:
+        """The provider's error for a status; a missing route also says when the base URL
+        itself looks wrong."""
+        error = self._http_error(status, body, url=url)
+        hint = self._address_hint() if status == 404 and type(error) is APIStatusError else None
+        if hint is None:
+            return error
+        return APIStatusError(f"{error}. {hint}", url=url, status=status, body=body)
+
+    def _address_hint(self) -> str | None:
+        """What to change in a base URL at which a route is missing: routes carry their own
+        paths, so this provider wants the server's root."""
+        parts = urlsplit(self.base_url)
+        if not parts.path:
+            return None
+        root = f"{parts.scheme}://{parts.netloc}"
+        return (
+            f"{self.label} takes the server's root address: if the server is {root}, drop "
+            f"{parts.path} from base_url"
+        )
 
     def _request_model(self) -> str | None:
         return self.model
@@ -356,7 +379,7 @@ class ServerLLM(LLM):
     def _judge(self, response: Response, accept: Callable[[Any], bool] | None = None) -> bool:
         if response.status < 400:
             return accept is None or accept(response.json_or_text())
-        error = self._http_error(response.status, response.json_or_text(), url=response.url)
+        error = self._mapped_error(response.status, response.json_or_text(), url=response.url)
         if isinstance(error, ServerBusyError):
             return False
         raise error

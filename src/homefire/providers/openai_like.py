@@ -139,6 +139,15 @@ class OpenAILike(ServerLLM):
             return trimmed + "/v1"
         return trimmed
 
+    def _address_hint(self) -> str | None:
+        parts = urlsplit(self.base_url)
+        if parts.path.rstrip("/").endswith("/v1"):
+            return None
+        return (
+            "OpenAILike takes the API root OpenAI clients take, usually ending in /v1 "
+            f"({parts.scheme}://{parts.netloc}/v1), not {parts.path}"
+        )
+
     def _request_model(self) -> str | None:
         return self.model or self._discovered_model
 
