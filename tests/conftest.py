@@ -4,6 +4,7 @@ in-process and by a real llama.cpp server, and a scripted CustomLLM."""
 from __future__ import annotations
 
 import importlib.metadata
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,8 @@ import pytest
 import homefire as hf
 
 REPO = Path(__file__).resolve().parents[1]
-SAMPLES = REPO.parent / "shared" / "reference" / "samples"
+# HOMEFIRE_SAMPLES points a checkout kept elsewhere (a worktree) at the recorded samples.
+SAMPLES = Path(os.environ.get("HOMEFIRE_SAMPLES", REPO.parent / "shared" / "reference" / "samples"))
 
 
 @pytest.fixture(scope="session")

@@ -39,6 +39,7 @@ _EXPORTS: dict[str, str] = {
     "NoBackendAvailableError": "homefire.errors",
     "ServerDisconnectedError": "homefire.errors",
     "ContextTruncatedWarning": "homefire.errors",
+    "GPUUnavailableWarning": "homefire.errors",
     "InvalidParameterError": "homefire.errors",
     "MissingDependencyError": "homefire.errors",
     "NotSupportedError": "homefire.errors",
@@ -111,6 +112,7 @@ if TYPE_CHECKING:
     from homefire.errors import DownloadError as DownloadError
     from homefire.errors import EngineLoadError as EngineLoadError
     from homefire.errors import GenerationError as GenerationError
+    from homefire.errors import GPUUnavailableWarning as GPUUnavailableWarning
     from homefire.errors import HomefireError as HomefireError
     from homefire.errors import HomefireTimeoutError as HomefireTimeoutError
     from homefire.errors import InsufficientMemoryError as InsufficientMemoryError

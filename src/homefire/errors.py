@@ -31,6 +31,7 @@ No other exception type leaves a public call.
     └── HomefireTimeoutError (also TimeoutError)  a wait ran past its limit
 
     ContextTruncatedWarning (a UserWarning)       a server silently dropped part of a prompt
+    GPUUnavailableWarning (a UserWarning)         GPU layers asked of a build that has no GPU
 """
 
 from __future__ import annotations
@@ -294,3 +295,8 @@ class HomefireTimeoutError(HomefireError, TimeoutError):
 
 class ContextTruncatedWarning(UserWarning):
     """Ollama filled its context window; part of the prompt was probably dropped."""
+
+
+class GPUUnavailableWarning(UserWarning):
+    """GPU layers were asked for, but the engine build has no GPU support: the model runs on
+    the CPU. The message says how to install a build that has."""

@@ -176,3 +176,25 @@ def sequence(*actions: Action) -> Action:
 def sse(*payloads: Any, done: bool = True) -> list[bytes]:
     events = [b"data: " + json.dumps(p).encode() + b"\n\n" for p in payloads]
     return [*events, b"data: [DONE]\n\n"] if done else events
+
+
+def trickle(
+    body: Any, *, gap: float, stopping: threading.Event, finished: threading.Event
+) -> Action:
+    """A 200 whose headers come at once and whose JSON body then comes one byte per `gap`
+    seconds (each read succeeds, so no read timeout fires); `finished` is set if it all went
+    out. Stops early when `stopping` is set or the client goes away."""
+    data = json.dumps(body).encode()
+
+    def action(conn: socket.socket, _seen: Seen, _attempt: int) -> bool:
+        conn.sendall(
+            head(200, {"Content-Type": "application/json", "Content-Length": str(len(data))})
+        )
+        for index in range(len(data)):
+            if stopping.wait(gap):
+                return False
+            conn.sendall(data[index : index + 1])
+        finished.set()
+        return True
+
+    return action

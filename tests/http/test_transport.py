@@ -56,8 +56,8 @@ def test_retries_503_honouring_retry_after(loopback: LoopbackServer) -> None:
 
 
 def test_gives_up_after_the_attempts_with_a_busy_error(loopback: LoopbackServer) -> None:
-    loopback.routes["/v"] = reply(503, LOADING)
-    with pytest.raises(hf.ServerBusyError, match="Loading model"):
+    loopback.routes["/v"] = reply(503, {"error": {"code": 503, "message": "no slot available"}})
+    with pytest.raises(hf.ServerBusyError, match="no slot available"):
         client(loopback).post_json("/v", {})
     assert loopback.attempts["/v"] == 3
 

@@ -18,8 +18,13 @@ from fakes.localai import FakeLocalAI
 from fakes.ollama import FakeOllama
 
 HI = [hf.user("Hi")]
-# Greedy decoding of one allowed answer: the real server's text is the same for both calls.
-ONE_ANSWER: dict[str, Any] = {"max_tokens": 8, "json_schema": {"type": "string", "enum": ["yes"]}}
+# Greedy decoding of one allowed answer: the real server's text is the same for both calls,
+# and so are its tokens (sampled, the grammar lets `"yes"` come as `y` + `es` one time in some).
+ONE_ANSWER: dict[str, Any] = {
+    "max_tokens": 8,
+    "temperature": 0.0,
+    "json_schema": {"type": "string", "enum": ["yes"]},
+}
 # A completion takes no schema on every server: one greedy token is the same for both calls.
 ONE_TOKEN: dict[str, Any] = {"max_tokens": 1, "temperature": 0.0}
 FAKES = ["ollama", "lmstudio", "localai"]

@@ -111,8 +111,9 @@ def test_bad_arguments_are_typed_errors() -> None:
         hf.ServerBusyError("loading", status=503),
         hf.HomefireTimeoutError("first_token", 1, "waiting for an answer"),
         hf.HomefireTimeoutError("connect", 1, "connecting"),
+        hf.HomefireTimeoutError("load", 1, "waiting for the server to load its model"),
     ],
-    ids=["refused", "503", "first-token-timeout", "connect-timeout"],
+    ids=["refused", "503", "first-token-timeout", "connect-timeout", "load-timeout"],
 )
 def test_fails_over_before_the_answer_begins(routers: list[Router], error: Any) -> None:
     a, b = Backend("a", error=error), Backend("b")

@@ -2,21 +2,25 @@
 
 httpx underneath (sync and async), one connection pool per base URL and credentials, kept
 in a small registry so providers pointed at the same server reuse connections. On top:
-three timeouts that say which fired, retries only while nothing of the answer has arrived,
-an in-flight limit, and every transport failure turned into a homefire error.
+timeouts that say which fired (a total one that bounds the whole call, however the server
+trickles its answer), retries only while nothing of the answer has arrived, patience with a
+server that is still loading its model, an in-flight limit, and every transport failure
+turned into a homefire error.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json as _json
+import socket
 import threading
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -34,9 +38,11 @@ from homefire.errors import (
 from homefire.http.config import RETRY_STATUSES, RetryPolicy, Timeouts
 from homefire.http.streams import NDJSONDecoder, SSEDecoder
 from homefire.http.urls import check_base_url
-from homefire.protocols.errors import error_from_response, html_page, html_title
+from homefire.http.watchdog import watchdog
+from homefire.protocols.errors import error_from_response, html_page, html_title, is_loading
 
 ErrorMapper = Callable[..., HomefireError]
+T = TypeVar("T")
 
 # Failures a new attempt may not meet and that cannot have run the request: nothing listening
 # yet. A kept-alive connection the server closed just as it was reused shows up as a
@@ -182,15 +188,135 @@ class _Deadline:
             return phase
         return max(min(phase, self.end - time.monotonic()), 0.001)
 
+    def expired(self) -> bool:
+        return self.end is not None and time.monotonic() >= self.end
+
+    def left(self) -> float:
+        """Seconds until the total deadline (call only when there is one)."""
+        assert self.end is not None
+        return max(self.end - time.monotonic(), 0.0)
+
+    def over(self, what: str) -> HomefireTimeoutError:
+        assert self.total is not None
+        return HomefireTimeoutError("total", self.total, what)
+
     def check(self, url: str) -> None:
         """Raise the total timeout once it has passed (reads alone cannot see it mid-stream)."""
-        if self.end is not None and self.total is not None and time.monotonic() > self.end:
-            raise HomefireTimeoutError("total", self.total, f"reading the stream from {url}")
+        if self.end is not None and time.monotonic() > self.end:
+            raise self.over(f"reading the stream from {url}")
 
     def which(self, phase: str) -> tuple[str, float]:
         if self.end is not None and self.total is not None and time.monotonic() >= self.end - 0.01:
             return "total", self.total
         return phase, self.first if phase == "first_token" else self.between
+
+
+def _shut(response: httpx.Response) -> None:
+    """Shut the answer's connection down: a read blocked on it returns at once."""
+    stream = response.extensions.get("network_stream")
+    sock = stream.get_extra_info("socket") if stream is not None else None
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+@contextmanager
+def _cut_off(response: httpx.Response, deadline: _Deadline) -> Iterator[None]:
+    """Hold the total deadline over reading `response`: a read that keeps receiving a byte at
+    a time never times out on its own, so the watchdog ends the connection when time is up."""
+    if deadline.end is None:
+        yield
+        return
+    alarm = watchdog.arm(deadline.end, lambda: _shut(response))
+    try:
+        yield
+    finally:
+        watchdog.disarm(alarm)
+
+
+async def _within(chunks: AsyncIterator[bytes], deadline: _Deadline) -> AsyncIterator[bytes]:
+    """`chunks`, each awaited no longer than the total deadline allows."""
+    iterator = aiter(chunks)
+    while True:
+        async with asyncio.timeout(deadline.left()):
+            try:
+                chunk = await anext(iterator)
+            except StopAsyncIteration:
+                return
+        yield chunk
+
+
+class _Retries:
+    """Whether to send a call again, and after how long: while nothing of the answer came
+    (up to `RetryPolicy.attempts`), and while the server says it is loading its model (up to
+    `Timeouts.load`, however many attempts that takes, unless the policy allows one attempt
+    only), never past the total deadline."""
+
+    __slots__ = (
+        "deadline",
+        "enabled",
+        "load_limit",
+        "loading_since",
+        "loading_waits",
+        "policy",
+        "tries",
+        "url",
+    )
+
+    def __init__(self, client: HTTPClient, deadline: _Deadline, url: str, enabled: bool) -> None:
+        self.policy = client.retry
+        self.load_limit = client.timeouts.load
+        self.deadline = deadline
+        self.url = url
+        self.enabled = enabled
+        self.tries = 1
+        self.loading_since: float | None = None
+        self.loading_waits = 0
+
+    def after_error(self, exc: Exception) -> float | None:
+        """The wait before the next attempt after a transport failure, or None to give up."""
+        if not self.enabled or self.tries >= self.policy.attempts:
+            return None
+        if not isinstance(exc, _RETRY_ERRORS) and not (
+            isinstance(exc, httpx.RemoteProtocolError) and _NO_ANSWER in str(exc)
+        ):
+            return None
+        self.tries += 1
+        return self._fits(self.policy.delay(self.tries - 1))
+
+    def after_status(self, status: int, headers: Mapping[str, str], content: bytes) -> float | None:
+        """The wait before the next attempt after an error status, or None to give up."""
+        if not self.enabled or status not in RETRY_STATUSES:
+            return None
+        if self.policy.attempts == 1:
+            return None
+        retry_after = headers.get("retry-after")
+        if status == 503 and is_loading(_json_or_text(content)):
+            return self._loading(retry_after)
+        if self.tries >= self.policy.attempts:
+            return None
+        self.tries += 1
+        return self._fits(self.policy.delay(self.tries - 1, retry_after))
+
+    def _loading(self, retry_after: str | None) -> float:
+        now = time.monotonic()
+        if self.loading_since is None:
+            self.loading_since = now
+        left = self.loading_since + self.load_limit - now
+        what = f"waiting for {self.url} to finish loading its model"
+        if left <= 0:
+            raise HomefireTimeoutError("load", self.load_limit, what)
+        self.loading_waits += 1
+        wait = min(self.policy.delay(self.loading_waits, retry_after), left)
+        if self._fits(wait) is None:
+            raise self.deadline.over(what)
+        return wait
+
+    def _fits(self, wait: float) -> float | None:
+        """`wait`, unless sleeping it would run past the total deadline."""
+        if self.deadline.end is not None and time.monotonic() + wait >= self.deadline.end:
+            return None
+        return wait
 
 
 class HTTPClient:
@@ -327,18 +453,6 @@ class HTTPClient:
         """The homefire error this client raises for an error `response` from `request`."""
         return self._status_error(response.status, response.content, response.url)
 
-    def _should_retry(self, attempt: int, exc: Exception | None, status: int | None) -> bool:
-        if attempt >= self.retry.attempts:
-            return False
-        if exc is not None:
-            return isinstance(exc, _RETRY_ERRORS) or (
-                isinstance(exc, httpx.RemoteProtocolError) and _NO_ANSWER in str(exc)
-            )
-        return status in RETRY_STATUSES
-
-    def _delay(self, attempt: int, headers: Mapping[str, str] | None) -> float:
-        return self.retry.delay(attempt, headers.get("retry-after") if headers else None)
-
     # --- sync -----------------------------------------------------------------------------
 
     def _attempt(
@@ -353,7 +467,11 @@ class HTTPClient:
         if stream and response.status_code < 400:
             return response
         try:
-            response.read()
+            if deadline.end is None:
+                response.read()
+            else:
+                with _cut_off(response, deadline):
+                    response.read()
         except httpx.HTTPError as exc:
             raise _body_error(exc, response, deadline) from None
         finally:
@@ -374,9 +492,8 @@ class HTTPClient:
         url = self.url(path)
         deadline = _Deadline(self.timeouts, timeout)
         client = _registry.sync_client(self._key)
-        attempt = 0
+        retries = _Retries(self, deadline, url, retry)
         while True:
-            attempt += 1
             request = client.build_request(
                 method, url, json=json, params=params, timeout=self._timeout(deadline)
             )
@@ -384,14 +501,14 @@ class HTTPClient:
                 with self._slot(deadline):
                     response = self._attempt(client, request, deadline, stream=False)
             except httpx.HTTPError as exc:
-                if retry and self._should_retry(attempt, exc, None):
-                    time.sleep(self._delay(attempt, None))
-                    continue
-                raise self._transport_error(exc, url, deadline) from None
-            if retry and self._should_retry(attempt, None, response.status_code):
-                time.sleep(self._delay(attempt, response.headers))
+                if (wait := retries.after_error(exc)) is None:
+                    raise self._transport_error(exc, url, deadline) from None
+                time.sleep(wait)
                 continue
-            return response
+            wait = retries.after_status(response.status_code, response.headers, response.content)
+            if wait is None:
+                return response
+            time.sleep(wait)
 
     def request(
         self,
@@ -445,23 +562,22 @@ class HTTPClient:
     def _open_stream(self, path: str, body: Any, deadline: _Deadline) -> httpx.Response:
         url = self.url(path)
         client = _registry.sync_client(self._key)
-        attempt = 0
+        retries = _Retries(self, deadline, url, True)
         while True:
-            attempt += 1
             request = client.build_request("POST", url, json=body, timeout=self._timeout(deadline))
             try:
                 response = self._attempt(client, request, deadline, stream=True)
             except httpx.HTTPError as exc:
-                if self._should_retry(attempt, exc, None):
-                    time.sleep(self._delay(attempt, None))
-                    continue
-                raise self._transport_error(exc, url, deadline) from None
+                if (wait := retries.after_error(exc)) is None:
+                    raise self._transport_error(exc, url, deadline) from None
+                time.sleep(wait)
+                continue
             if response.status_code < 400:
                 return response
-            if self._should_retry(attempt, None, response.status_code):
-                time.sleep(self._delay(attempt, response.headers))
-                continue
-            raise self._status_error(response.status_code, response.content, url)
+            wait = retries.after_status(response.status_code, response.headers, response.content)
+            if wait is None:
+                raise self._status_error(response.status_code, response.content, url)
+            time.sleep(wait)
 
     def _stream(self, path: str, body: Any, decoder: _Decoder) -> Iterator[Any]:
         self._check_open()
@@ -474,19 +590,22 @@ class HTTPClient:
                 # From here on each read waits at most between_chunks: the request's timeout
                 # dict is read by httpcore when the body starts, so this is the place to set it.
                 response.request.extensions["timeout"]["read"] = deadline.read(deadline.between)
-                for chunk in response.iter_raw():
-                    received += len(chunk)
-                    yield from decoder.feed(chunk)
-                    if decoder.done:
-                        return
-                    deadline.check(url)
-                yield from decoder.finish()
+                with _cut_off(response, deadline):
+                    for chunk in response.iter_raw():
+                        received += len(chunk)
+                        yield from decoder.feed(chunk)
+                        if decoder.done:
+                            return
+                        deadline.check(url)
+                    yield from decoder.finish()
             except httpx.TimeoutException:
                 which, seconds = deadline.which("between_chunks")
                 raise HomefireTimeoutError(
                     which, seconds, f"waiting for the next chunk of the stream from {url}"
                 ) from None
             except httpx.HTTPError as exc:
+                if deadline.expired():
+                    raise deadline.over(f"reading the stream from {url}") from None
                 raise _interrupted(url, received, exc) from None
             finally:
                 response.close()
@@ -542,25 +661,30 @@ class HTTPClient:
         self._check_open()
         url = self.url(path)
         deadline = _Deadline(self.timeouts, timeout)
-        client = _registry.async_client(self._key)
-        attempt = 0
-        while True:
-            attempt += 1
-            request = client.build_request(
-                method, url, json=json, params=params, timeout=self._timeout(deadline)
-            )
-            try:
-                async with self._aslot(deadline):
-                    response = await self._aattempt(client, request, deadline, stream=False)
-            except httpx.HTTPError as exc:
-                if retry and self._should_retry(attempt, exc, None):
-                    await asyncio.sleep(self._delay(attempt, None))
+        retries = _Retries(self, deadline, url, retry)
+
+        async def attempts() -> httpx.Response:
+            client = _registry.async_client(self._key)
+            while True:
+                request = client.build_request(
+                    method, url, json=json, params=params, timeout=self._timeout(deadline)
+                )
+                try:
+                    async with self._aslot(deadline):
+                        response = await self._aattempt(client, request, deadline, stream=False)
+                except httpx.HTTPError as exc:
+                    if (wait := retries.after_error(exc)) is None:
+                        raise self._transport_error(exc, url, deadline) from None
+                    await asyncio.sleep(wait)
                     continue
-                raise self._transport_error(exc, url, deadline) from None
-            if retry and self._should_retry(attempt, None, response.status_code):
-                await asyncio.sleep(self._delay(attempt, response.headers))
-                continue
-            return response
+                headers, content = response.headers, response.content
+                if (wait := retries.after_status(response.status_code, headers, content)) is None:
+                    return response
+                await asyncio.sleep(wait)
+
+        if deadline.end is None:
+            return await attempts()
+        return await _bounded(attempts(), deadline, f"waiting for the answer from {url}")
 
     async def arequest(
         self,
@@ -614,34 +738,40 @@ class HTTPClient:
     async def _aopen_stream(self, path: str, body: Any, deadline: _Deadline) -> httpx.Response:
         url = self.url(path)
         client = _registry.async_client(self._key)
-        attempt = 0
+        retries = _Retries(self, deadline, url, True)
         while True:
-            attempt += 1
             request = client.build_request("POST", url, json=body, timeout=self._timeout(deadline))
             try:
                 response = await self._aattempt(client, request, deadline, stream=True)
             except httpx.HTTPError as exc:
-                if self._should_retry(attempt, exc, None):
-                    await asyncio.sleep(self._delay(attempt, None))
-                    continue
-                raise self._transport_error(exc, url, deadline) from None
+                if (wait := retries.after_error(exc)) is None:
+                    raise self._transport_error(exc, url, deadline) from None
+                await asyncio.sleep(wait)
+                continue
             if response.status_code < 400:
                 return response
-            if self._should_retry(attempt, None, response.status_code):
-                await asyncio.sleep(self._delay(attempt, response.headers))
-                continue
-            raise self._status_error(response.status_code, response.content, url)
+            wait = retries.after_status(response.status_code, response.headers, response.content)
+            if wait is None:
+                raise self._status_error(response.status_code, response.content, url)
+            await asyncio.sleep(wait)
 
     async def _astream(self, path: str, body: Any, decoder: _Decoder) -> AsyncIterator[Any]:
         self._check_open()
         deadline = _Deadline(self.timeouts, None)
         async with self._aslot(deadline):
-            response = await self._aopen_stream(path, body, deadline)
+            opening = self._aopen_stream(path, body, deadline)
+            if deadline.end is None:
+                response = await opening
+            else:
+                response = await _bounded(opening, deadline, f"waiting for {path} to answer")
             url = str(response.url)
             received = 0
+            chunks = response.aiter_raw()
+            if deadline.end is not None:
+                chunks = _within(chunks, deadline)
             try:
                 response.request.extensions["timeout"]["read"] = deadline.read(deadline.between)
-                async for chunk in response.aiter_raw():
+                async for chunk in chunks:
                     received += len(chunk)
                     for event in decoder.feed(chunk):
                         yield event
@@ -655,6 +785,10 @@ class HTTPClient:
                 raise HomefireTimeoutError(
                     which, seconds, f"waiting for the next chunk of the stream from {url}"
                 ) from None
+            except TimeoutError as exc:
+                if isinstance(exc, HomefireError):
+                    raise
+                raise deadline.over(f"reading the stream from {url}") from None
             except httpx.HTTPError as exc:
                 raise _interrupted(url, received, exc) from None
             finally:
@@ -678,11 +812,25 @@ class HTTPClient:
             await client.aclose()
 
 
+async def _bounded(call: Awaitable[T], deadline: _Deadline, what: str) -> T:
+    """Await `call` within the total deadline (there must be one)."""
+    scope = asyncio.timeout(deadline.left())
+    try:
+        async with scope:
+            return await call
+    except TimeoutError:
+        if not scope.expired():
+            raise
+        raise deadline.over(what) from None
+
+
 def _body_error(
     exc: httpx.HTTPError, response: httpx.Response, deadline: _Deadline
 ) -> HomefireError:
     """The error for a whole (non-stream) answer whose body did not arrive in full."""
     url = str(response.url)
+    if deadline.expired():
+        return deadline.over(f"reading the answer from {url}")
     if isinstance(exc, httpx.TimeoutException):
         which, seconds = deadline.which("first_token")
         return HomefireTimeoutError(which, seconds, f"reading the answer from {url}")

@@ -8,6 +8,7 @@ thread so the event loop never blocks.
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Self, Unpack
@@ -37,6 +38,7 @@ from homefire.types import (
     LoadRequest,
     Messages,
     ModelInfo,
+    ToolCall,
     as_messages,
     check_text,
 )
@@ -231,16 +233,21 @@ class LLM(ABC):
         """Call, run the requested tools, feed the results back, until the model answers.
 
         The first turn uses the given `tool_choice`, later ones "auto", and the last of
-        `max_turns` "none", so the loop always ends with an answer.
+        `max_turns` "none", so the loop always ends with an answer. A model that asks again
+        for calls it already has the results of is asked for its answer ("none") instead.
         """
         history = as_messages(messages)
         first_choice = kwargs.pop("tool_choice", "auto")
+        answered: set[str] = set()
         for turn in range(_turns(max_turns)):
             choice = _turn_choice(turn, max_turns, first_choice)
             response = self.chat(history, tools=tools, tool_choice=choice, **kwargs)
-            if not response.message.tool_calls:
+            calls = response.message.tool_calls
+            if not calls:
                 break
-            history += [response.message, *run_tool_calls(response.message.tool_calls, tools)]
+            if _repeats(calls, answered):
+                return self.chat(history, tools=tools, tool_choice="none", **kwargs)
+            history += [response.message, *run_tool_calls(calls, tools)]
         return response
 
     async def achat_with_tools(
@@ -253,13 +260,16 @@ class LLM(ABC):
         """`chat_with_tools` for async code; async tool functions are awaited."""
         history = as_messages(messages)
         first_choice = kwargs.pop("tool_choice", "auto")
+        answered: set[str] = set()
         for turn in range(_turns(max_turns)):
             choice = _turn_choice(turn, max_turns, first_choice)
             response = await self.achat(history, tools=tools, tool_choice=choice, **kwargs)
-            if not response.message.tool_calls:
+            calls = response.message.tool_calls
+            if not calls:
                 break
-            results = await arun_tool_calls(response.message.tool_calls, tools)
-            history += [response.message, *results]
+            if _repeats(calls, answered):
+                return await self.achat(history, tools=tools, tool_choice="none", **kwargs)
+            history += [response.message, *await arun_tool_calls(calls, tools)]
         return response
 
     def structured(
@@ -415,6 +425,15 @@ def _turn_choice(turn: int, max_turns: int, first_choice: str) -> str:
     if turn == max_turns - 1:
         return "none"
     return first_choice if turn == 0 else "auto"
+
+
+def _repeats(calls: Sequence[ToolCall], answered: set[str]) -> bool:
+    """Whether every call was answered before (and, if not, remember them as answered)."""
+    keys = {f"{call.name}:{json.dumps(call.arguments, sort_keys=True)}" for call in calls}
+    if keys <= answered:
+        return True
+    answered |= keys
+    return False
 
 
 def _turns(max_turns: Any) -> int:

@@ -52,7 +52,7 @@ T = TypeVar("T")
 
 _STRATEGIES: tuple[str, ...] = get_args(Strategy)
 # Timeouts that fire before any of the answer arrived; "total" and "between_chunks" may not.
-_BEFORE_ANSWER_TIMEOUTS = frozenset({"connect", "first_token", "max_concurrency"})
+_BEFORE_ANSWER_TIMEOUTS = frozenset({"connect", "first_token", "max_concurrency", "load"})
 _NOT_READY = "not ready (loading its model, or busy)"
 _JOIN_SECONDS = 5.0
 _CONFIG_KEYS = ("provider", "backends", "strategy", "health_interval", "backoff", "max_backoff")

@@ -71,6 +71,18 @@ def _llama_cpp() -> Any:
     return llama_cpp
 
 
+GPU_BUILD = (
+    'CMAKE_ARGS="-DGGML_CUDA=on" pip install llama-cpp-python --force-reinstall --no-cache-dir '
+    "(-DGGML_METAL=on on a Mac, -DGGML_HIP=on for AMD, -DGGML_VULKAN=on for others)"
+)
+"""How to install a llama-cpp-python build that offloads to a GPU (it compiles on install)."""
+
+
+def gpu_offload() -> bool:
+    """Whether this llama-cpp-python build was compiled with a GPU backend."""
+    return bool(_llama_cpp().llama_supports_gpu_offload())
+
+
 def _parameters(function: Any) -> list[str]:
     return [
         name

@@ -35,6 +35,7 @@ from homefire.protocols.llamacpp import build_engine_body
 from homefire.protocols.openai import CompletionStreamAssembler, parse_completion
 from homefire.providers.llamacpp.auto import AUTO, AutoSettings, load_planned, plan_summary
 from homefire.providers.llamacpp.engine import KV_CACHE_TYPES, EngineSettings
+from homefire.providers.llamacpp.gpu import unusable_gpu_layers, warn_unusable
 from homefire.types import (
     ChatMessage,
     ChatResponse,
@@ -346,13 +347,17 @@ class LlamaCPP(LLM):
             engine, settings, plan = load_planned(
                 model_file, settings, self._auto, engine=self._engine_name, open_engine=open_engine
             )
+        gpu_problem = unusable_gpu_layers(self._engine_name, self._module, settings.n_gpu_layers)
         with self._lock:
             old, self._engine = self._engine, engine
             old_embedder, self._embedder = self._embedder, None
             self._model_file, self._context = model_file, settings.context_window
             self._loaded_settings, self._plan = settings, plan
             self.default_options = defaults
+            self._gpu_problem = gpu_problem
         _release(old, old_embedder)
+        if gpu_problem is not None:
+            warn_unusable(gpu_problem)
 
     def _resolve(self, path_or_url: str | os.PathLike[str] | None, sha256: str | None) -> Path:
         if path_or_url is None:
@@ -406,6 +411,8 @@ class LlamaCPP(LLM):
         extra: dict[str, Any] = {}
         if self._plan is not None:
             extra["plan"] = plan_summary(self._plan, self._loaded_settings)
+        if self._gpu_problem is not None:
+            extra.update(gpu_offload=False, gpu_warning=self._gpu_problem)
         return LLMMetadata(
             context_window=self._context,
             num_output=self.default_options.max_tokens or _DEFAULT_NUM_OUTPUT,
@@ -516,6 +523,7 @@ class LlamaCPP(LLM):
     # --- embeddings: a second, pooled context on the same file, opened on first use ----------
 
     _embedder: tuple[Path, Embedder] | None = None
+    _gpu_problem: str | None = None
 
     def _embed(self, texts: list[str]) -> list[list[float]]:
         from homefire.providers.llamacpp.embeddings import open_embedder

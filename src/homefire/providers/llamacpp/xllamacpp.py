@@ -101,6 +101,21 @@ def _xllamacpp() -> Any:
     return xllamacpp
 
 
+GPU_BUILD = (
+    "pip install xllamacpp --force-reinstall --index-url "
+    "https://xorbitsai.github.io/xllamacpp/whl/cu128 --extra-index-url https://pypi.org/simple "
+    "(cu124 for CUDA 12.4; rocm-6.4.1 or vulkan for AMD and Intel GPUs)"
+)
+"""How to install an xllamacpp build that offloads to a GPU (its own wheel index)."""
+
+
+def gpu_offload() -> bool:
+    """Whether this xllamacpp build sees a GPU it can put layers on."""
+    kinds = _xllamacpp().ggml_backend_dev_type
+    gpus = {kinds.GGML_BACKEND_DEVICE_TYPE_GPU, kinds.GGML_BACKEND_DEVICE_TYPE_IGPU}
+    return any(device.get("type") in gpus for device in _xllamacpp().get_device_info())
+
+
 def _settable(owner: Any, name: str) -> bool:
     return not name.startswith("_") and inspect.isdatadescriptor(getattr(type(owner), name, None))
 
