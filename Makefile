@@ -16,8 +16,9 @@ INTEGRATIONS := integrations/llama-index-llms-homefire integrations/langchain-ho
 chat: $(VENV)/.chat-ready
 	$(BIN)/homefire chat
 
+# The whole suite, with line and branch coverage of homefire (floor in pyproject.toml).
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest --cov --cov-report=term
 	$(MAKE) integrations
 
 # Each integration's lint, types and whole suite (LangChain's standard tests included).

@@ -2,11 +2,13 @@
 server and a real Xinference.
 
 The real Xinference runs from its own virtual environment (`scripts/setup-xinference.sh`
-creates `.xinference-venv`); its tests are skipped, saying so, when that is absent.
+creates `.xinference-venv`); its tests are skipped, saying so, when that is absent (and fail
+under CI=true).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -19,6 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from components import require
 from fakes.lmstudio import FakeLMStudio
 from fakes.localai import FakeLocalAI
 from fakes.ollama import FakeOllama
@@ -56,57 +59,83 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait_for(url: str, process: subprocess.Popen[bytes], timeout: float) -> None:
+class _PortTaken(RuntimeError):
+    """Another process bound the port between our probe and the server's bind."""
+
+
+def _wait_for(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if process.poll() is not None:
+            if b"address already in use" in log.read_bytes().lower():
+                raise _PortTaken(url)
             raise RuntimeError(f"xinference-local exited with code {process.returncode}")
         try:
             if httpx.get(url, timeout=2.0).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
-        time.sleep(0.5)
+        with contextlib.suppress(subprocess.TimeoutExpired):  # wakes when the process exits
+            process.wait(timeout=0.5)
     raise TimeoutError(f"xinference-local did not answer {url} within {timeout:g}s")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")
 def xinference_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real `xinference-local` on a free loopback port, without auth, for the session."""
+    """A real `xinference-local` on a free loopback port, without auth, for the session.
+
+    The port is probed free, then bound by Xinference: if another process took it in
+    between, Xinference exits saying so and starts again on another port."""
     executable = XINFERENCE_VENV / "bin" / "xinference-local"
-    if not executable.exists():
-        pytest.skip(
-            f"no Xinference environment at {XINFERENCE_VENV}: run scripts/setup-xinference.sh"
-        )
+    require(
+        executable.exists(),
+        f"the Xinference environment ({XINFERENCE_VENV})",
+        "run scripts/setup-xinference.sh",
+    )
     home = tmp_path_factory.mktemp("xinference-home")
-    port = free_port()
     env = {
         **os.environ,
         "XINFERENCE_AUTH_ADVANCED": "0",
         "XINFERENCE_HOME": str(home),
         "OMP_NUM_THREADS": "2",
     }
-    log = (home / "xinference.log").open("wb")
-    process = subprocess.Popen(
-        [str(executable), "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
+    log_path = home / "xinference.log"
+    for attempt in range(3):
+        port = free_port()
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                [str(executable), "--host", "127.0.0.1", "--port", str(port)],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            _wait_for(f"{url}/v1/cluster/auth", process, log_path, XINFERENCE_START_TIMEOUT)
+        except _PortTaken:
+            _stop(process)
+            if attempt == 2:
+                raise
+            continue
+        except BaseException:
+            _stop(process)
+            raise
+        break
     try:
-        _wait_for(f"{url}/v1/cluster/auth", process, XINFERENCE_START_TIMEOUT)
         yield url
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
-        log.close()
+        _stop(process)
         shutil.rmtree(home, ignore_errors=True)
 
 

@@ -92,14 +92,21 @@ _PoolKey = tuple[str, tuple[tuple[str, str], ...]]
 
 
 class _Registry:
-    """One httpx client per (base URL, headers incl. auth); async ones also per event loop."""
+    """One httpx client per (base URL, headers incl. auth); async ones also per event loop.
+
+    An async client is closed by the last HTTPClient that used it on its loop, when that one
+    closes there: a short-lived loop (a sync call run in a worker thread) must not leave its
+    connections behind for as long as other users of the same server live elsewhere.
+    """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        # re-entrant: a client dropped without close() releases from its finalizer, which the
+        # garbage collector may run while this thread already holds the lock
+        self._lock = threading.RLock()
         self._sync: dict[_PoolKey, httpx.Client] = {}
         self._users: dict[_PoolKey, int] = {}
         self._async: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, dict[_PoolKey, httpx.AsyncClient]
+            asyncio.AbstractEventLoop, dict[_PoolKey, tuple[httpx.AsyncClient, set[int]]]
         ] = weakref.WeakKeyDictionary()
 
     def acquire(self, key: _PoolKey) -> None:
@@ -116,41 +123,58 @@ class _Registry:
                     self._sync[key] = client
         return client
 
-    def async_client(self, key: _PoolKey) -> httpx.AsyncClient:
+    def async_client(self, key: _PoolKey, user: int) -> httpx.AsyncClient:
+        """The running loop's client for `key`, marked as used by `user` (an HTTPClient id)."""
         loop = asyncio.get_running_loop()
-        clients = self._async.get(loop)
-        if clients is None:
-            with self._lock:
-                clients = self._async.setdefault(loop, {})
-        client = clients.get(key)
-        if client is None:
-            client = clients[key] = httpx.AsyncClient(headers=dict(key[1]), timeout=None)
-        return client
+        with self._lock:
+            clients = self._async.setdefault(loop, {})
+            entry = clients.get(key)
+            if entry is None:
+                entry = clients[key] = (
+                    httpx.AsyncClient(headers=dict(key[1]), timeout=None),
+                    set(),
+                )
+            entry[1].add(user)
+            return entry[0]
 
     def release(
-        self, key: _PoolKey, loop: asyncio.AbstractEventLoop | None = None
+        self, key: _PoolKey, loop: asyncio.AbstractEventLoop | None = None, user: int = 0
     ) -> tuple[httpx.Client | None, list[httpx.AsyncClient]]:
-        """Drop one user; when it was the last, hand back the clients to close.
+        """Drop one user; hand back the clients it was the last to use, to close.
 
         Async clients can only be closed on their own loop: those of `loop` are handed back,
-        the others are dropped for the garbage collector.
+        the others are dropped for the garbage collector once the key has no user left.
         """
         with self._lock:
+            asyncs: list[httpx.AsyncClient] = []
+            clients = self._async.get(loop) if loop is not None else None
+            entry = clients.get(key) if clients is not None else None
+            if clients is not None and entry is not None:
+                entry[1].discard(user)
+                if not entry[1]:
+                    del clients[key]
+                    asyncs.append(entry[0])
             users = self._users.get(key, 0) - 1
             if users > 0:
                 self._users[key] = users
-                return None, []
+                return None, asyncs
             self._users.pop(key, None)
             sync = self._sync.pop(key, None)
-            asyncs = [
-                client
-                for owner, clients in self._async.items()
-                if (client := clients.pop(key, None)) is not None and owner is loop
-            ]
+            for owner, others in list(self._async.items()):
+                left = others.pop(key, None)
+                if left is not None and owner is loop:
+                    asyncs.append(left[0])
             return sync, asyncs
 
 
 _registry = _Registry()
+
+
+def _release_sync(key: _PoolKey) -> None:
+    """Give one user's share of a pool back; close its blocking client if it was the last."""
+    sync, _ = _registry.release(key)
+    if sync is not None:
+        sync.close()
 
 
 # --- the client -------------------------------------------------------------------------------
@@ -221,6 +245,9 @@ class HTTPClient:
             merged["Authorization"] = f"Bearer {api_key}"
         self._key: _PoolKey = (self.base_url, tuple(sorted(merged.items())))
         _registry.acquire(self._key)
+        # a client dropped without close() still gives its share of the pool back, so the
+        # last one gone closes the connections instead of leaving sockets open until exit
+        self._release = weakref.finalize(self, _release_sync, self._key)
         self._closed = False
         self._slots = (
             threading.BoundedSemaphore(max_concurrency) if max_concurrency is not None else None
@@ -496,9 +523,7 @@ class HTTPClient:
         if self._closed:
             return
         self._closed = True
-        sync, _ = _registry.release(self._key)
-        if sync is not None:
-            sync.close()
+        self._release()
 
     # --- async ----------------------------------------------------------------------------
 
@@ -534,7 +559,7 @@ class HTTPClient:
         self._check_open()
         url = self.url(path)
         deadline = _Deadline(self.timeouts, timeout)
-        client = _registry.async_client(self._key)
+        client = _registry.async_client(self._key, id(self))
         attempt = 0
         while True:
             attempt += 1
@@ -605,7 +630,7 @@ class HTTPClient:
 
     async def _aopen_stream(self, path: str, body: Any, deadline: _Deadline) -> httpx.Response:
         url = self.url(path)
-        client = _registry.async_client(self._key)
+        client = _registry.async_client(self._key, id(self))
         attempt = 0
         while True:
             attempt += 1
@@ -663,7 +688,8 @@ class HTTPClient:
         if self._closed:
             return
         self._closed = True
-        sync, asyncs = _registry.release(self._key, asyncio.get_running_loop())
+        self._release.detach()
+        sync, asyncs = _registry.release(self._key, asyncio.get_running_loop(), id(self))
         if sync is not None:
             sync.close()
         for client in asyncs:

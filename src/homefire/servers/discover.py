@@ -128,8 +128,12 @@ async def _list_models(base_url: str, identity: Identity, probe_timeout: float) 
     )
     try:
         return await llm.amodels()
-    finally:
-        llm.close()
+    finally:  # its async connections close on this loop, the one that opened them
+        aclose = getattr(llm, "aclose", None)
+        if aclose is not None:
+            await aclose()
+        else:
+            llm.close()
 
 
 async def _examine(base_url: str, probe_timeout: float, with_models: bool) -> FoundServer | None:
