@@ -19,8 +19,7 @@ class Route:
     ranges: bool = True
     cut_after: int | None = None
     cuts_left: int = 1
-    stall_after: int | None = None
-    stall_seconds: float = 3.0
+    stall_after: int | None = None  # send this much, then nothing until the server closes
     chunk_delay: float = 0.0
     disposition: str | None = None
     status: int = 200
@@ -31,6 +30,7 @@ class Route:
 class FileServer:
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
+        self.closing = threading.Event()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -62,6 +62,7 @@ class FileServer:
         return route
 
     def close(self) -> None:
+        self.closing.set()
         self._httpd.shutdown()
         self._httpd.server_close()
         self._thread.join(timeout=5)
@@ -98,8 +99,7 @@ class FileServer:
         handler.end_headers()
         self._send_body(handler, route, start)
 
-    @staticmethod
-    def _send_body(handler: BaseHTTPRequestHandler, route: Route, start: int) -> None:
+    def _send_body(self, handler: BaseHTTPRequestHandler, route: Route, start: int) -> None:
         position = start
         while position < len(route.body):
             end = min(position + _CHUNK, len(route.body))
@@ -112,7 +112,7 @@ class FileServer:
             if route.stall_after is not None and end > route.stall_after:
                 handler.wfile.write(route.body[position : route.stall_after])
                 handler.wfile.flush()
-                time.sleep(route.stall_seconds)
+                self.closing.wait(60)
                 handler.close_connection = True
                 return
             handler.wfile.write(route.body[position:end])

@@ -134,11 +134,12 @@ async def test_an_error_mid_stream_is_raised_async(fake_localai: FakeLocalAI) ->
 # A model still loading answers 503 `model_loading` with Retry-After. These tests rely on the
 # transport waiting for a loading server (today its retries, which honour Retry-After; later
 # the client's wait for a loading server): the answer comes once the fake stops loading.
+PATIENT = hf.RetryPolicy(attempts=30)  # Retry-After is 1 s: up to ~30 s of loading
 
 
 def test_a_model_still_loading_is_waited_for(fake_localai: FakeLocalAI) -> None:
     fake_localai.loading = True
-    llm = hf.LocalAI("smollm2", base_url=fake_localai.base_url)
+    llm = hf.LocalAI("smollm2", base_url=fake_localai.base_url, retry=PATIENT)
     with ThreadPoolExecutor(max_workers=1) as pool:
         answer = pool.submit(llm.chat, "hi")
         assert fake_localai.loading_answered.wait(WAIT)
@@ -150,7 +151,7 @@ def test_a_model_still_loading_is_waited_for(fake_localai: FakeLocalAI) -> None:
 
 async def test_a_model_still_loading_is_waited_for_async(fake_localai: FakeLocalAI) -> None:
     fake_localai.loading = True
-    llm = hf.LocalAI("smollm2", base_url=fake_localai.base_url)
+    llm = hf.LocalAI("smollm2", base_url=fake_localai.base_url, retry=PATIENT)
     answer = asyncio.ensure_future(llm.acomplete("hi"))
     assert await asyncio.to_thread(fake_localai.loading_answered.wait, WAIT)
     fake_localai.finish_loading()
