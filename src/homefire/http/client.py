@@ -13,7 +13,7 @@ import json as _json
 import threading
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -91,12 +91,23 @@ def _json_or_text(content: bytes) -> Any:
 _PoolKey = tuple[str, tuple[tuple[str, str], ...]]
 
 
+@dataclass(eq=False)
+class _AsyncPool:
+    """One loop's client for one server, who uses it there, and what closes it with the loop."""
+
+    client: httpx.AsyncClient
+    users: set[int]
+    keeper: AsyncGenerator[None, None] | None = None
+    parking: asyncio.Future[None] | None = None
+
+
 class _Registry:
     """One httpx client per (base URL, headers incl. auth); async ones also per event loop.
 
-    An async client is closed by the last HTTPClient that used it on its loop, when that one
-    closes there: a short-lived loop (a sync call run in a worker thread) must not leave its
-    connections behind for as long as other users of the same server live elsewhere.
+    An async client is closed on its own loop: by the last HTTPClient that used it there when
+    that one closes, or else when the loop shuts down (`asyncio.run` and every runner close the
+    async generators still open first, and each client has one parked until then). So an LLM
+    used from several loops in turn leaves no connection behind on any of them.
     """
 
     def __init__(self) -> None:
@@ -106,7 +117,7 @@ class _Registry:
         self._sync: dict[_PoolKey, httpx.Client] = {}
         self._users: dict[_PoolKey, int] = {}
         self._async: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, dict[_PoolKey, tuple[httpx.AsyncClient, set[int]]]
+            asyncio.AbstractEventLoop, dict[_PoolKey, _AsyncPool]
         ] = weakref.WeakKeyDictionary()
 
     def acquire(self, key: _PoolKey) -> None:
@@ -128,43 +139,61 @@ class _Registry:
         loop = asyncio.get_running_loop()
         with self._lock:
             clients = self._async.setdefault(loop, {})
-            entry = clients.get(key)
-            if entry is None:
-                entry = clients[key] = (
-                    httpx.AsyncClient(headers=dict(key[1]), timeout=None),
-                    set(),
+            pool = clients.get(key)
+            if pool is None:
+                pool = clients[key] = _AsyncPool(
+                    httpx.AsyncClient(headers=dict(key[1]), timeout=None), set()
                 )
-            entry[1].add(user)
-            return entry[0]
+                pool.keeper = self._closed_with_loop(loop, key, pool)
+                # the loop's hooks take note of the generator; parked at its yield, it runs
+                # its `finally` when the loop shuts down (or when closed earlier, below)
+                pool.parking = asyncio.ensure_future(anext(pool.keeper))
+            pool.users.add(user)
+            return pool.client
+
+    async def _closed_with_loop(
+        self, loop: asyncio.AbstractEventLoop, key: _PoolKey, pool: _AsyncPool
+    ) -> AsyncGenerator[None, None]:
+        try:
+            yield
+        finally:
+            with self._lock:
+                clients = self._async.get(loop)
+                if clients is not None and clients.get(key) is pool:
+                    del clients[key]
+            await pool.client.aclose()
 
     def release(
         self, key: _PoolKey, loop: asyncio.AbstractEventLoop | None = None, user: int = 0
-    ) -> tuple[httpx.Client | None, list[httpx.AsyncClient]]:
-        """Drop one user; hand back the clients it was the last to use, to close.
+    ) -> tuple[httpx.Client | None, list[_AsyncPool]]:
+        """Drop one user; hand back what it was the last to use, to close.
 
         Async clients can only be closed on their own loop: those of `loop` are handed back,
-        the others are dropped for the garbage collector once the key has no user left.
+        the others close when their loop shuts down.
         """
         with self._lock:
-            asyncs: list[httpx.AsyncClient] = []
+            pools: list[_AsyncPool] = []
             clients = self._async.get(loop) if loop is not None else None
-            entry = clients.get(key) if clients is not None else None
-            if clients is not None and entry is not None:
-                entry[1].discard(user)
-                if not entry[1]:
+            pool = clients.get(key) if clients is not None else None
+            if clients is not None and pool is not None:
+                pool.users.discard(user)
+                if not pool.users:
                     del clients[key]
-                    asyncs.append(entry[0])
+                    pools.append(pool)
             users = self._users.get(key, 0) - 1
             if users > 0:
                 self._users[key] = users
-                return None, asyncs
+                return None, pools
             self._users.pop(key, None)
-            sync = self._sync.pop(key, None)
-            for owner, others in list(self._async.items()):
-                left = others.pop(key, None)
-                if left is not None and owner is loop:
-                    asyncs.append(left[0])
-            return sync, asyncs
+            return self._sync.pop(key, None), pools
+
+
+async def _close_pool(pool: _AsyncPool) -> None:
+    if pool.parking is not None and not pool.parking.done():
+        pool.parking.cancel()  # never started: nothing to run at the loop's end either
+    if pool.keeper is not None:
+        await pool.keeper.aclose()  # parked: its `finally` closes the client
+    await pool.client.aclose()
 
 
 _registry = _Registry()
@@ -689,11 +718,11 @@ class HTTPClient:
             return
         self._closed = True
         self._release.detach()
-        sync, asyncs = _registry.release(self._key, asyncio.get_running_loop(), id(self))
+        sync, pools = _registry.release(self._key, asyncio.get_running_loop(), id(self))
         if sync is not None:
             sync.close()
-        for client in asyncs:
-            await client.aclose()
+        for pool in pools:
+            await _close_pool(pool)
 
 
 def _body_error(
