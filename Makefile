@@ -17,8 +17,9 @@ chat: $(VENV)/.chat-ready
 	$(BIN)/homefire chat
 
 # The integrations are installed first: the README's blocks (run by the suite) use them.
+# Line and branch coverage of homefire, with the floor in pyproject.toml.
 test: lint $(VENV)/.integrations-ready
-	$(BIN)/pytest
+	$(BIN)/pytest --cov --cov-report=term
 	$(MAKE) integrations
 
 # Each integration's lint, types and whole suite (LangChain's standard tests included).

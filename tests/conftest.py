@@ -1,10 +1,12 @@
 """Fixtures every test area shares: the embedded model, the recorded samples, SmolLM2 served
-in-process and by a real llama.cpp server, and a scripted CustomLLM."""
+in-process and by a real llama.cpp server, a scripted CustomLLM, an address that refuses
+connections; and the rule that under `CI=true` a skip for a missing component is a failure."""
 
 from __future__ import annotations
 
 import importlib.metadata
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,10 +14,53 @@ from typing import Any
 import pytest
 
 import homefire as hf
+from components import require_samples
 
-REPO = Path(__file__).resolve().parents[1]
-# HOMEFIRE_SAMPLES points a checkout kept elsewhere (a worktree) at the recorded samples.
-SAMPLES = Path(os.environ.get("HOMEFIRE_SAMPLES", REPO.parent / "shared" / "reference" / "samples"))
+CI = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def _skip_reason(longrepr: object) -> str:
+    return str(longrepr[2]) if isinstance(longrepr, tuple) else str(longrepr)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Under CI=true a skipped test fails, unless it is marked `allowed_skip`."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if (
+        CI
+        and report.skipped
+        and not hasattr(report, "wasxfail")
+        and item.get_closest_marker("allowed_skip") is None
+    ):
+        report.outcome = "failed"
+        report.longrepr = (
+            "skipped under CI=true, where every component must be present: "
+            + _skip_reason(report.longrepr)
+        )
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[None]:
+    """A whole module skipped for a missing component fails under CI=true too."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if CI and report.skipped:
+        report.outcome = "failed"
+        report.longrepr = (
+            "skipped under CI=true, where every component must be present: "
+            + _skip_reason(report.longrepr)
+        )
+
+
+@pytest.fixture
+def refusing_url() -> Iterator[str]:
+    """A loopback address that refuses connections: a port bound, held, and never listening
+    (no other process can take it while the test runs)."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{held.getsockname()[1]}"
 
 
 @pytest.fixture(scope="session")
@@ -27,9 +72,7 @@ def smollm2_path() -> Path:
 
 @pytest.fixture(scope="session")
 def samples_dir() -> Path:
-    if not SAMPLES.is_dir():
-        pytest.skip(f"recorded samples not found at {SAMPLES}")
-    return SAMPLES
+    return require_samples()
 
 
 class Scripted(hf.CustomLLM):

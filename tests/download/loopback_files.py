@@ -20,8 +20,7 @@ class Route:
     ranges: bool = True
     cut_after: int | None = None
     cuts_left: int = 1
-    stall_after: int | None = None
-    stall_seconds: float = 3.0
+    stall_after: int | None = None  # send this much, then nothing until the server closes
     chunk_delay: float = 0.0
     disposition: str | None = None
     status: int = 200
@@ -45,6 +44,7 @@ class Route:
 class FileServer:
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
+        self.closing = threading.Event()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -76,6 +76,7 @@ class FileServer:
         return route
 
     def close(self) -> None:
+        self.closing.set()
         self._httpd.shutdown()
         self._httpd.server_close()
         self._thread.join(timeout=5)
@@ -124,8 +125,7 @@ class FileServer:
         handler.end_headers()
         self._send_body(handler, route, start)
 
-    @staticmethod
-    def _send_body(handler: BaseHTTPRequestHandler, route: Route, start: int) -> None:
+    def _send_body(self, handler: BaseHTTPRequestHandler, route: Route, start: int) -> None:
         position = start
         while position < len(route.body):
             end = min(position + _CHUNK, len(route.body))
@@ -138,7 +138,7 @@ class FileServer:
             if route.stall_after is not None and end > route.stall_after:
                 handler.wfile.write(route.body[position : route.stall_after])
                 handler.wfile.flush()
-                time.sleep(route.stall_seconds)
+                self.closing.wait(60)
                 handler.close_connection = True
                 return
             handler.wfile.write(route.body[position:end])

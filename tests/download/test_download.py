@@ -4,11 +4,9 @@ import hashlib
 import os
 import pty
 import select
-import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -144,21 +142,14 @@ def test_foreign_part_file_is_replaced(file_server: FileServer, tmp_path: Path) 
 
 
 def test_stalled_server_hits_the_read_timeout(file_server: FileServer, tmp_path: Path) -> None:
-    file_server.add("/m.gguf", Route(BODY, stall_after=70_000, stall_seconds=5))
-    started = time.monotonic()
+    file_server.add("/m.gguf", Route(BODY, stall_after=70_000))  # stalls until the test ends
     with pytest.raises(hf.DownloadError, match=r"sent no data for 0\.5s"):
         download_model(file_server.url("/m.gguf"), cache_dir=tmp_path, progress=False, timeout=0.5)
-    assert time.monotonic() - started < 4
 
 
-def test_unreachable_server_is_a_download_error(tmp_path: Path) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+def test_unreachable_server_is_a_download_error(tmp_path: Path, refusing_url: str) -> None:
     with pytest.raises(hf.DownloadError, match="could not connect"):
-        download_model(
-            f"http://127.0.0.1:{port}/m.gguf", cache_dir=tmp_path, progress=False, timeout=2
-        )
+        download_model(f"{refusing_url}/m.gguf", cache_dir=tmp_path, progress=False, timeout=2)
 
 
 @pytest.mark.parametrize(

@@ -49,7 +49,12 @@ class FakeXinference(FakeServer):
         body: dict[str, Any] = request.json()
         name = body.get("model_name")
         if name not in self.registered:
-            return _detail(400, f"Model not found, name: {name}")
+            found = (
+                f"Model not found, name: {name}, format: {body.get('model_format')}, "
+                f"size: {body.get('model_size_in_billions')}, "
+                f"quantization: {body.get('quantization')}"
+            )
+            return _detail(400, found)
         uid = str(body.get("model_uid") or name)
         if uid in self.launching or uid in self.ready:
             return _detail(400, f"Model is already in the model list, uid: {uid}")

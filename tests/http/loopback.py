@@ -2,7 +2,7 @@
 
 Each route is a function `(conn, request, attempt)` that writes whatever bytes it likes:
 a full answer, a chunked stream, a stream cut short, a stall. The server counts attempts per
-route, connections, and requests in flight.
+route (and when each arrived), connections, and requests in flight.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ class LoopbackServer:
     routes: dict[str, Action] = field(default_factory=dict)
     requests: list[Seen] = field(default_factory=list)
     attempts: dict[str, int] = field(default_factory=dict)
+    arrivals: dict[str, list[float]] = field(default_factory=dict)
     connections: int = 0
     in_flight: int = 0
     max_in_flight: int = 0
@@ -83,6 +84,7 @@ class LoopbackServer:
             with self._lock:
                 self.requests.append(seen)
                 attempt = self.attempts[seen.path] = self.attempts.get(seen.path, 0) + 1
+                self.arrivals.setdefault(seen.path, []).append(time.monotonic())
                 self.in_flight += 1
                 self.max_in_flight = max(self.max_in_flight, self.in_flight)
             try:

@@ -2,11 +2,13 @@
 server, a real Xinference and a real Xinference cluster.
 
 The real Xinference runs from its own virtual environment (`scripts/setup-xinference.sh`
-creates `.xinference-venv`); its tests are skipped, saying so, when that is absent.
+creates `.xinference-venv`); its tests are skipped, saying so, when that is absent (and fail
+under CI=true).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -19,6 +21,7 @@ import httpx
 import pytest
 from xinference_support import XinferenceCluster, hold_port, loopback_aliases_work
 
+from components import require
 from fakes.lmstudio import FakeLMStudio
 from fakes.localai import FakeLocalAI
 from fakes.ollama import FakeOllama
@@ -60,18 +63,30 @@ def _wait_for(url: str, process: subprocess.Popen[bytes], timeout: float) -> Non
                 return
         except httpx.HTTPError:
             pass
-        time.sleep(0.5)
+        with contextlib.suppress(subprocess.TimeoutExpired):  # wakes when the process exits
+            process.wait(timeout=0.5)
     raise TimeoutError(f"xinference-local did not answer {url} within {timeout:g}s")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")
 def xinference_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real `xinference-local` on a loopback port held for it, without auth, for the session."""
     executable = XINFERENCE_VENV / "bin" / "xinference-local"
-    if not executable.exists():
-        pytest.skip(
-            f"no Xinference environment at {XINFERENCE_VENV}: run scripts/setup-xinference.sh"
-        )
+    require(
+        executable.exists(),
+        f"the Xinference environment ({XINFERENCE_VENV})",
+        "run scripts/setup-xinference.sh",
+    )
     home = tmp_path_factory.mktemp("xinference-home")
     held = hold_port("127.0.0.1")
     port = held.getsockname()[1]
@@ -81,28 +96,22 @@ def xinference_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "XINFERENCE_HOME": str(home),
         "OMP_NUM_THREADS": "2",
     }
-    log = (home / "xinference.log").open("wb")
-    process = subprocess.Popen(
-        [str(executable), "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    log_path = home / "xinference.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(executable), "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         with held:
             _wait_for(f"{url}/v1/cluster/auth", process, XINFERENCE_START_TIMEOUT)
         yield url
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
-        log.close()
+        _stop(process)
         shutil.rmtree(home, ignore_errors=True)
 
 
@@ -110,12 +119,16 @@ def xinference_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def xinference_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[XinferenceCluster]:
     """A real Xinference cluster for the session, without auth: a supervisor on 127.0.0.1 and
     a worker on each of 127.0.0.2 and 127.0.0.3."""
-    if not (XINFERENCE_VENV / "bin" / "xinference-worker").exists():
-        pytest.skip(
-            f"no Xinference environment at {XINFERENCE_VENV}: run scripts/setup-xinference.sh"
-        )
-    if not loopback_aliases_work():
-        pytest.skip("this system does not route 127.0.0.2 and 127.0.0.3 to loopback")
+    require(
+        (XINFERENCE_VENV / "bin" / "xinference-worker").exists(),
+        f"the Xinference environment ({XINFERENCE_VENV})",
+        "run scripts/setup-xinference.sh",
+    )
+    require(
+        loopback_aliases_work(),
+        "loopback aliases 127.0.0.2 and 127.0.0.3",
+        "run on a system that routes all of 127/8 to loopback (Linux does)",
+    )
     home = tmp_path_factory.mktemp("xinference-cluster")
     with XinferenceCluster(XINFERENCE_VENV, home) as cluster:
         yield cluster

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from fakes.lmstudio import LOAD_KEYS
 from homefire.errors import (
     DownloadError,
     GenerationError,
-    InvalidParameterError,
     ProtocolError,
     StreamInterruptedError,
 )
@@ -260,17 +260,18 @@ def test_lmstudio_v0_models_and_stats() -> None:
     assert timings.generated_tokens == 60
 
 
-def test_lmstudio_load_body_and_gpu_validation() -> None:
-    body = lmstudio.build_load_body("m", context_length=16384, gpu="max", ttl=600)
+def test_lmstudio_load_body_has_only_what_the_load_route_takes() -> None:
+    body = lmstudio.build_load_body("m", context_length=16384, flash_attention=False)
     assert body == {
         "model": "m",
         "echo_load_config": True,
         "context_length": 16384,
-        "gpu": 1.0,
-        "ttl": 600,
+        "flash_attention": False,
     }
-    with pytest.raises(InvalidParameterError, match="gpu"):
-        lmstudio.build_load_body("m", gpu=3)
+    assert set(lmstudio.build_load_body("m")) == {"model", "echo_load_config"}
+    assert not set(lmstudio.LOAD_SETTINGS) - LOAD_KEYS  # every setting the fake's route takes
+    assert lmstudio.is_unknown_route({"error": "Unexpected endpoint or method. (POST /x)"})
+    assert not lmstudio.is_unknown_route({"error": {"message": "Unexpected endpoint"}})
 
 
 def test_lmstudio_download_failure_raises() -> None:

@@ -17,7 +17,7 @@ import socket
 import threading
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -107,15 +107,33 @@ def _json_or_text(content: bytes) -> Any:
 _PoolKey = tuple[str, tuple[tuple[str, str], ...]]
 
 
+@dataclass(eq=False)
+class _AsyncPool:
+    """One loop's client for one server, who uses it there, and what closes it with the loop."""
+
+    client: httpx.AsyncClient
+    users: set[int]
+    keeper: AsyncGenerator[None, None] | None = None
+    parking: asyncio.Future[None] | None = None
+
+
 class _Registry:
-    """One httpx client per (base URL, headers incl. auth); async ones also per event loop."""
+    """One httpx client per (base URL, headers incl. auth); async ones also per event loop.
+
+    An async client is closed on its own loop: by the last HTTPClient that used it there when
+    that one closes, or else when the loop shuts down (`asyncio.run` and every runner close the
+    async generators still open first, and each client has one parked until then). So an LLM
+    used from several loops in turn leaves no connection behind on any of them.
+    """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        # re-entrant: a client dropped without close() releases from its finalizer, which the
+        # garbage collector may run while this thread already holds the lock
+        self._lock = threading.RLock()
         self._sync: dict[_PoolKey, httpx.Client] = {}
         self._users: dict[_PoolKey, int] = {}
         self._async: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, dict[_PoolKey, httpx.AsyncClient]
+            asyncio.AbstractEventLoop, dict[_PoolKey, _AsyncPool]
         ] = weakref.WeakKeyDictionary()
 
     def acquire(self, key: _PoolKey) -> None:
@@ -132,41 +150,76 @@ class _Registry:
                     self._sync[key] = client
         return client
 
-    def async_client(self, key: _PoolKey) -> httpx.AsyncClient:
+    def async_client(self, key: _PoolKey, user: int) -> httpx.AsyncClient:
+        """The running loop's client for `key`, marked as used by `user` (an HTTPClient id)."""
         loop = asyncio.get_running_loop()
-        clients = self._async.get(loop)
-        if clients is None:
+        with self._lock:
+            clients = self._async.setdefault(loop, {})
+            pool = clients.get(key)
+            if pool is None:
+                pool = clients[key] = _AsyncPool(
+                    httpx.AsyncClient(headers=dict(key[1]), timeout=None), set()
+                )
+                pool.keeper = self._closed_with_loop(loop, key, pool)
+                # the loop's hooks take note of the generator; parked at its yield, it runs
+                # its `finally` when the loop shuts down (or when closed earlier, below)
+                pool.parking = asyncio.ensure_future(anext(pool.keeper))
+            pool.users.add(user)
+            return pool.client
+
+    async def _closed_with_loop(
+        self, loop: asyncio.AbstractEventLoop, key: _PoolKey, pool: _AsyncPool
+    ) -> AsyncGenerator[None, None]:
+        try:
+            yield
+        finally:
             with self._lock:
-                clients = self._async.setdefault(loop, {})
-        client = clients.get(key)
-        if client is None:
-            client = clients[key] = httpx.AsyncClient(headers=dict(key[1]), timeout=None)
-        return client
+                clients = self._async.get(loop)
+                if clients is not None and clients.get(key) is pool:
+                    del clients[key]
+            await pool.client.aclose()
 
     def release(
-        self, key: _PoolKey, loop: asyncio.AbstractEventLoop | None = None
-    ) -> tuple[httpx.Client | None, list[httpx.AsyncClient]]:
-        """Drop one user; when it was the last, hand back the clients to close.
+        self, key: _PoolKey, loop: asyncio.AbstractEventLoop | None = None, user: int = 0
+    ) -> tuple[httpx.Client | None, list[_AsyncPool]]:
+        """Drop one user; hand back what it was the last to use, to close.
 
         Async clients can only be closed on their own loop: those of `loop` are handed back,
-        the others are dropped for the garbage collector.
+        the others close when their loop shuts down.
         """
         with self._lock:
+            pools: list[_AsyncPool] = []
+            clients = self._async.get(loop) if loop is not None else None
+            pool = clients.get(key) if clients is not None else None
+            if clients is not None and pool is not None:
+                pool.users.discard(user)
+                if not pool.users:
+                    del clients[key]
+                    pools.append(pool)
             users = self._users.get(key, 0) - 1
             if users > 0:
                 self._users[key] = users
-                return None, []
+                return None, pools
             self._users.pop(key, None)
-            sync = self._sync.pop(key, None)
-            asyncs = [
-                client
-                for owner, clients in self._async.items()
-                if (client := clients.pop(key, None)) is not None and owner is loop
-            ]
-            return sync, asyncs
+            return self._sync.pop(key, None), pools
+
+
+async def _close_pool(pool: _AsyncPool) -> None:
+    if pool.parking is not None and not pool.parking.done():
+        pool.parking.cancel()  # never started: nothing to run at the loop's end either
+    if pool.keeper is not None:
+        await pool.keeper.aclose()  # parked: its `finally` closes the client
+    await pool.client.aclose()
 
 
 _registry = _Registry()
+
+
+def _release_sync(key: _PoolKey) -> None:
+    """Give one user's share of a pool back; close its blocking client if it was the last."""
+    sync, _ = _registry.release(key)
+    if sync is not None:
+        sync.close()
 
 
 # --- the client -------------------------------------------------------------------------------
@@ -353,6 +406,9 @@ class HTTPClient:
             merged["Authorization"] = f"Bearer {api_key}"
         self._key: _PoolKey = (self.base_url, tuple(sorted(merged.items())))
         _registry.acquire(self._key)
+        # a client dropped without close() still gives its share of the pool back, so the
+        # last one gone closes the connections instead of leaving sockets open until exit
+        self._release = weakref.finalize(self, _release_sync, self._key)
         self._closed = False
         self._slots = (
             threading.BoundedSemaphore(max_concurrency) if max_concurrency is not None else None
@@ -623,9 +679,7 @@ class HTTPClient:
         if self._closed:
             return
         self._closed = True
-        sync, _ = _registry.release(self._key)
-        if sync is not None:
-            sync.close()
+        self._release()
 
     # --- async ----------------------------------------------------------------------------
 
@@ -664,7 +718,7 @@ class HTTPClient:
         retries = _Retries(self, deadline, url, retry)
 
         async def attempts() -> httpx.Response:
-            client = _registry.async_client(self._key)
+            client = _registry.async_client(self._key, id(self))
             while True:
                 request = client.build_request(
                     method, url, json=json, params=params, timeout=self._timeout(deadline)
@@ -737,7 +791,7 @@ class HTTPClient:
 
     async def _aopen_stream(self, path: str, body: Any, deadline: _Deadline) -> httpx.Response:
         url = self.url(path)
-        client = _registry.async_client(self._key)
+        client = _registry.async_client(self._key, id(self))
         retries = _Retries(self, deadline, url, True)
         while True:
             request = client.build_request("POST", url, json=body, timeout=self._timeout(deadline))
@@ -805,11 +859,12 @@ class HTTPClient:
         if self._closed:
             return
         self._closed = True
-        sync, asyncs = _registry.release(self._key, asyncio.get_running_loop())
+        self._release.detach()
+        sync, pools = _registry.release(self._key, asyncio.get_running_loop(), id(self))
         if sync is not None:
             sync.close()
-        for client in asyncs:
-            await client.aclose()
+        for pool in pools:
+            await _close_pool(pool)
 
 
 async def _bounded(call: Awaitable[T], deadline: _Deadline, what: str) -> T:

@@ -147,8 +147,7 @@ async def _list_models(
     )
     try:
         return await llm.amodels()
-    finally:
-        # closed on this event loop: a sync close would leave its connections to the GC
+    finally:  # its async connections close on this loop, the one that opened them
         aclose = getattr(llm, "aclose", None)
         if aclose is not None:
             await aclose()
