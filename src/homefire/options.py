@@ -6,6 +6,7 @@ the one place where names, types and ranges are checked, before any model or ser
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
@@ -76,12 +77,24 @@ class GenerationOptions:
 _KNOWN = frozenset(GenerationKwargs.__annotations__)
 # llama.cpp seeds are unsigned 32-bit; -1 asks for a random one.
 _SEED_MAX = 2**32 - 1
+# Engines keep sampling settings in 32-bit floats: a larger value would arrive as infinity.
+_FLOAT32_MAX = 3.4028234663852886e38
+
+
+def _json(name: str, value: Any) -> None:
+    """Refuse what cannot go on any wire: values JSON cannot hold, and text that is not
+    encodable (a lone surrogate)."""
+    try:
+        json.dumps(value, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except (TypeError, ValueError, RecursionError) as exc:  # UnicodeEncodeError is a ValueError
+        raise InvalidParameterError(name, f"must be plain JSON data and text ({exc})") from None
 
 
 def _stop(value: Any) -> tuple[str, ...]:
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list | tuple) or not all(isinstance(s, str) and s for s in items):
         raise InvalidParameterError("stop", "must be a non-empty string or a list of them")
+    _json("stop", items)
     return tuple(items)
 
 
@@ -94,7 +107,9 @@ def _tools(value: Any) -> tuple[dict[str, Any], ...]:
                 "tools",
                 f"each tool must be a function or a tool spec dict, got {type(item).__name__}",
             )
-    return tuple(function_spec(item) for item in value)
+    specs = tuple(function_spec(item) for item in value)
+    _json("tools", specs)
+    return specs
 
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -153,7 +168,7 @@ def parse_options(kwargs: Mapping[str, Any]) -> GenerationOptions:
         if value is None:
             continue
         if name in ("temperature", "repeat_penalty"):
-            values[name] = number(name, value, low=0.0)
+            values[name] = number(name, value, low=0.0, high=_FLOAT32_MAX)
         elif name in ("top_p", "min_p"):
             values[name] = number(name, value, low=0.0, high=1.0)
         elif name == "max_tokens":
@@ -175,6 +190,7 @@ def parse_options(kwargs: Mapping[str, Any]) -> GenerationOptions:
         elif name == "json_schema":
             if not isinstance(value, Mapping):
                 raise InvalidParameterError(name, "must be a JSON schema (a mapping)")
+            _json(name, value)
             values[name] = dict(value)
         elif name == "extra":
             if not isinstance(value, Mapping):

@@ -118,7 +118,7 @@ def _tool_call_from_dict(index: int, value: Any) -> ToolCall:
     if isinstance(arguments, str):
         try:
             arguments = json.loads(arguments) if arguments else {}
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):
             raise InvalidParameterError(
                 "messages", f"tool call {name!r} has arguments that are not valid JSON"
             ) from None
@@ -131,10 +131,51 @@ def _tool_call_from_dict(index: int, value: Any) -> ToolCall:
 Messages = str | Sequence[ChatMessage | Mapping[str, Any]]
 
 
+def check_text(name: str, value: str) -> str:
+    """`value`, refused when it cannot be sent as UTF-8: a lone surrogate (half of a UTF-16
+    pair, what `bytes.decode(errors="surrogateescape")` leaves for undecodable bytes) has no
+    encoding, and every wire and every tokenizer would fail on it later, less clearly."""
+    if value.isascii():
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidParameterError(
+            name,
+            f"holds a lone surrogate {value[exc.start]!r} at position {exc.start}, which is "
+            "not text; decode the bytes it came from with errors='replace'",
+        ) from None
+    return value
+
+
+def _check_strings(name: str, value: Any) -> None:
+    if isinstance(value, str):
+        check_text(name, value)
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            _check_strings(name, key)
+            _check_strings(name, item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _check_strings(name, item)
+
+
+def _check_message(index: int, message: ChatMessage) -> ChatMessage:
+    where = f"messages[{index}]"
+    for field_name in ("content", "name", "tool_call_id", "reasoning"):
+        value = getattr(message, field_name)
+        if isinstance(value, str):
+            check_text(f"{where}.{field_name}", value)
+    for call in message.tool_calls:
+        _check_strings(f"{where}.tool_calls", [call.id, call.name, call.arguments])
+    return message
+
+
 def as_messages(messages: Messages) -> list[ChatMessage]:
-    """Accept a bare string (one user turn), ChatMessages or OpenAI-style dicts."""
+    """Accept a bare string (one user turn), ChatMessages or OpenAI-style dicts; every text in
+    them must be encodable (see `check_text`)."""
     if isinstance(messages, str):
-        return [ChatMessage(MessageRole.USER, messages)]
+        return [ChatMessage(MessageRole.USER, check_text("messages", messages))]
     if isinstance(messages, ChatMessage | Mapping):
         raise InvalidParameterError("messages", "pass a list of messages, not a single message")
     items: Any = messages
@@ -142,7 +183,7 @@ def as_messages(messages: Messages) -> list[ChatMessage]:
         raise InvalidParameterError(
             "messages", f"pass a string or a list of messages, got {type(items).__name__}"
         )
-    out = [ChatMessage.from_any(m) for m in items]
+    out = [_check_message(i, ChatMessage.from_any(m)) for i, m in enumerate(items)]
     if not out:
         raise InvalidParameterError("messages", "at least one message is needed")
     return out
@@ -264,6 +305,9 @@ class ModelInfo:
     quantization: str | None = None
     size_bytes: int | None = None
     capabilities: list[str] = field(default_factory=list)
+    nodes: list[str] = field(default_factory=list)
+    """Where a cluster runs the model: the `host:port` of each node (an Xinference worker)
+    serving it; empty for a server that is a single node."""
     raw: Any = None
 
 

@@ -27,7 +27,7 @@ def test_settings_for_a_configured_server_are_refused(tmp_path: Path) -> None:
     env = {"HOMEFIRE_CONFIG": str(config)}
     code, output = _bench("box", "--threads", "1,2", "--kv-type", "q8_0", env=env)
     assert code == 1
-    assert "n_threads (--threads), kv_cache_type (--kv-type)" in output
+    assert "error: --threads, --kv-type set how a model is loaded" in output
     assert "'box' is a server" in output
 
 

@@ -112,7 +112,7 @@ def test_bad_workloads_fail_before_any_model_loads(kwargs: dict[str, Any], name:
 
 def test_load_settings_are_refused_for_a_server_spec() -> None:
     # A scheme spec needs no network to be known as a server: nothing is contacted.
-    with pytest.raises(hf.NotSupportedError, match=r"n_threads \(--threads\).*server"):
+    with pytest.raises(hf.NotSupportedError, match=r"n_threads=.*server"):
         hf.bench("llamacpp-server://127.0.0.1:9/model", n_threads=[1, 2])
 
 

@@ -100,9 +100,7 @@ def test_ctrl_c_stops_the_answer_and_the_chat_goes_on(
 ) -> None:
     llm = Scripted(interrupt_first=True)
     _feed(monkeypatch, "tell a long story\nand then?\n")
-    started = time.monotonic()
     _repl(llm, [], None, {})
-    assert time.monotonic() - started < 5
     captured = capsys.readouterr()
     assert captured.out == "answer partial\nanswer 2\n"
     assert "never reached" not in captured.out

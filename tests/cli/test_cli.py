@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -93,15 +92,6 @@ def test_help_lists_every_command_without_importing_them() -> None:
     assert loaded == []
 
 
-def test_help_is_fast() -> None:
-    _run("--help")
-    started = time.perf_counter()
-    result = _run("--help")
-    elapsed = time.perf_counter() - started
-    assert result.returncode == 0
-    assert elapsed < 1.5, f"homefire --help took {elapsed:.2f}s"
-
-
 def test_missing_click_says_how_to_install_it() -> None:
     probe = (
         "import sys\nsys.modules['click'] = None\nfrom homefire.cli import main\nmain(['--help'])\n"
@@ -117,7 +107,7 @@ def test_missing_click_says_how_to_install_it() -> None:
 def test_unknown_model_spec_is_one_red_line() -> None:
     result = _run("chat", "--model", "no-such-model", "hello")
     assert result.returncode == 1
-    assert result.stderr.startswith("error: invalid parameter 'model'")
+    assert result.stderr.startswith("error: invalid value for --model: 'no-such-model'")
     assert "no-such-model" in result.stderr
     assert result.stderr.count("\n") == 1
     assert result.stdout == ""
@@ -138,17 +128,16 @@ def test_debug_from_the_environment() -> None:
 
 
 def test_bad_options_fail_before_loading_anything() -> None:
-    started = time.perf_counter()
     for args in (
         ["chat", "--temperature", "-1", "hi"],
         ["complete", "--max-tokens", "0", "hi"],
         ["chat", "--engine", "nope", "hi"],
         ["chat", "--json", "-i"],
     ):
-        result = _run(*args)
+        # a model that does not exist: refusing it (status 1) would mean it was looked at
+        result = _run(*args, "--model", "/no/such/model.gguf")
         assert result.returncode == 2, (args, result.stderr)
-        assert "Usage" in result.stderr or "Error" in result.stderr
-    assert time.perf_counter() - started < 10
+        assert result.stderr.startswith("error: "), result.stderr
 
 
 @pytest.mark.parametrize("args", [["chat"], ["chat", "-"], ["complete", "-"], ["complete"]])

@@ -1,4 +1,8 @@
-"""The `homefire` command with the real embedded model, run as a child process."""
+"""The `homefire` command with the real embedded model, run as a child process.
+
+What the model says is never checked: its words change with the machine (thread count and CPU
+features change the float rounding). The tests check what the command does with them.
+"""
 
 from __future__ import annotations
 
@@ -42,7 +46,7 @@ def test_chat_answers_once_and_prints_nothing_else(engine: str) -> None:
         pytest.importorskip("llama_cpp")
     result = _run("chat", "--engine", engine, *GREEDY, "--max-tokens", "40", FRANCE)
     assert result.returncode == 0, result.stderr
-    assert "Paris" in result.stdout
+    assert result.stdout.strip() and result.stdout.endswith("\n")
     assert result.stderr == ""
 
 
@@ -57,7 +61,7 @@ def test_chat_reads_the_prompt_from_a_pipe() -> None:
         stdin=FRANCE + "\n",
     )
     assert result.returncode == 0, result.stderr
-    assert "Paris" in result.stdout
+    assert result.stdout.strip() and result.stderr == ""
 
 
 def test_chat_json_is_one_object() -> None:
@@ -65,7 +69,7 @@ def test_chat_json_is_one_object() -> None:
     assert result.returncode == 0, result.stderr
     body = json.loads(result.stdout)
     assert set(body) == {"text", "finish_reason", "usage", "timings", "model"}
-    assert "Paris" in body["text"]
+    assert isinstance(body["text"], str) and body["text"].strip()
     assert body["finish_reason"] in ("stop", "length")
     assert body["usage"]["completion_tokens"] > 0
     assert body["model"]
@@ -77,8 +81,8 @@ def test_complete_streams_a_continuation() -> None:
     )
     assert result.returncode == 0, result.stderr
     body = json.loads(result.stdout)
-    assert body["finish_reason"] == "length"
-    assert body["usage"]["completion_tokens"] == 8
+    assert body["finish_reason"] in ("stop", "length")
+    assert 0 < body["usage"]["completion_tokens"] <= 8
     streamed = _run(
         "complete", "--temperature", "0", "--max-tokens", "8", "The capital of France is"
     )
@@ -86,12 +90,16 @@ def test_complete_streams_a_continuation() -> None:
 
 
 def test_interactive_chat_through_a_pipe_keeps_the_history() -> None:
-    # alone, "Repeat your last answer." gets an unrelated story from this model
-    turns = f"{FRANCE}\n/help\nRepeat your last answer.\n"
-    result = _run("chat", "-i", *GREEDY, "--max-tokens", "30", stdin=turns)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.count("Paris") == 2, result.stdout
-    assert "/reset" in result.stderr
+    # Each turn fits the 200-token window alone; the second no longer fits after the first
+    # and its answer, so the window runs out only because the history is kept.
+    turn = "hello " * 90
+    alone = _run("chat", "-i", *GREEDY, "-c", "200", "-n", "20", stdin=f"/help\n{turn}\n")
+    assert alone.returncode == 0, alone.stderr
+    assert "context window is 200" not in alone.stderr
+    assert "/reset" in alone.stderr
+    both = _run("chat", "-i", *GREEDY, "-c", "200", "-n", "20", stdin=f"{turn}\n{turn}\n")
+    assert both.returncode == 0, both.stderr
+    assert "context window is 200" in both.stderr
 
 
 def test_interactive_chat_survives_a_turn_that_overflows_the_context() -> None:
@@ -145,13 +153,42 @@ def test_model_url_is_downloaded_into_the_cache_then_used(
     env = {**os.environ, "HOMEFIRE_CACHE_DIR": str(tmp_path / "cache")}
     result = _run("chat", *GREEDY, "--max-tokens", "40", "--model", served_model, FRANCE, env=env)
     assert result.returncode == 0, result.stderr
-    assert "Paris" in result.stdout
+    assert result.stdout.strip()
     assert [p.name for p in (tmp_path / "cache" / "models").glob("*/*.gguf")] == ["smol.gguf"]
 
 
-def test_ctrl_c_stops_the_answer_not_the_chat() -> None:
+@pytest.fixture(scope="module")
+def endless(tmp_path_factory: pytest.TempPathFactory, smollm2_path: Path) -> dict[str, str]:
+    """An environment whose config names `endless`: the embedded model (xllamacpp) with its
+    end-of-turn tokens banned, so an answer runs until stopped or --max-tokens, never ending
+    on its own before the test presses Ctrl-C."""
+    config = tmp_path_factory.mktemp("config") / "config.toml"
+    config.write_text(
+        "[endpoints.endless]\n"
+        'provider = "llamacpp"\n'
+        f"model = {json.dumps(str(smollm2_path))}\n"
+        "n_threads = 2\n"
+        'engine_kwargs = { "sampling.ignore_eos" = true }\n'
+    )
+    return {**os.environ, "HOMEFIRE_CONFIG": str(config)}
+
+
+def _exit_with_ctrl_c(terminal: Terminal) -> int:
+    """Ctrl-C at the prompt until the program exits: CPython's readline loses a SIGINT that
+    lands between printing the prompt and waiting for input, which a person never hits."""
+    for _ in range(20):
+        terminal.send("\x03")
+        try:
+            return terminal.wait(timeout=1)
+        except AssertionError:
+            continue
+    return terminal.wait()
+
+
+def test_ctrl_c_stops_the_answer_not_the_chat(endless: dict[str, str]) -> None:
     terminal = Terminal(
-        [sys.executable, "-m", "homefire.cli", "chat", *GREEDY, "--max-tokens", "1500"]
+        [sys.executable, "-m", "homefire.cli", "chat", "-m", "endless", *GREEDY, "-n", "1500"],
+        env=endless,
     )
     try:
         terminal.expect(r">>> ", timeout=120)
@@ -159,37 +196,41 @@ def test_ctrl_c_stops_the_answer_not_the_chat() -> None:
         terminal.expect(r"cook\.\n")
         terminal.expect(r"\w+ \w+ \w+ \w+")
         terminal.send("\x03")
-        stopped_at = time.monotonic()
         terminal.expect(r"\(stopped\)\n", timeout=20)
         terminal.expect(r">>> ", timeout=20)
         if Path("/proc").is_dir():  # a stopped generation leaves the process idle at the prompt
             before = _cpu_seconds(terminal.pid)
             time.sleep(2)
             assert _cpu_seconds(terminal.pid) - before < 0.5
-        terminal.send(FRANCE + "\n")
-        answer = terminal.expect(r"tok/s\n", timeout=60)
-        assert "Paris" in answer
-        assert time.monotonic() - stopped_at < 30
-        terminal.expect(r">>> ")
-        # CPython's readline loses a SIGINT that lands between printing the prompt and
-        # waiting for input; a person never types that fast, so neither does the test.
-        time.sleep(0.5)
+        terminal.send(FRANCE + "\n")  # the chat goes on: the next question is answered
+        terminal.expect(r"France\?\n")
+        terminal.expect(r"\w+ \w+ \w+ \w+", timeout=60)
         terminal.send("\x03")
-        assert terminal.wait() == 0
+        terminal.expect(r"\(stopped\)\n", timeout=20)
+        terminal.expect(r">>> ")
+        assert _exit_with_ctrl_c(terminal) == 0
         assert "Traceback" not in terminal.text
     finally:
         terminal.close()
 
 
+COUNTING = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10,"  # a completion that goes on for as long as it may
+
+
 @pytest.mark.parametrize("engine", ["xllamacpp", "llama-cpp-python"])
-def test_ctrl_c_ends_a_one_shot_answer_with_status_130(engine: str) -> None:
+def test_ctrl_c_ends_a_one_shot_answer_with_status_130(
+    engine: str, endless: dict[str, str]
+) -> None:
     if engine == "llama-cpp-python":
+        # llama-cpp-python takes no default sampling settings to ban the end-of-turn tokens
+        # with; counting goes on without them
         pytest.importorskip("llama_cpp")
-    story = "Once upon a time, in a land far away, there lived a dragon who"
-    command = ["complete", "--engine", engine, "-t", "0", "-n", "1500", story]
-    terminal = Terminal([sys.executable, "-m", "homefire.cli", *command])
+        command = ["complete", "--engine", engine, "-t", "0", "-n", "1500", COUNTING]
+    else:
+        command = ["complete", "-m", "endless", "-t", "0", "-n", "1500", COUNTING]
+    terminal = Terminal([sys.executable, "-m", "homefire.cli", *command], env=endless)
     try:
-        terminal.expect(r"\w+ \w+ \w+ \w+", timeout=120)
+        terminal.expect(r"\d+, \d+, \d+, \d+", timeout=120)
         terminal.send("\x03")
         assert terminal.wait() == 130
         assert "Traceback" not in terminal.text

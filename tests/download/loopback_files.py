@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 import time
@@ -19,18 +20,31 @@ class Route:
     ranges: bool = True
     cut_after: int | None = None
     cuts_left: int = 1
-    stall_after: int | None = None
-    stall_seconds: float = 3.0
+    stall_after: int | None = None  # send this much, then nothing until the server closes
     chunk_delay: float = 0.0
     disposition: str | None = None
     status: int = 200
+    etag: str | None = "auto"  # "auto": a strong ETag made from the body
+    last_modified: str | None = None
+    content_type: str = "application/octet-stream"
+    length: bool = True  # False: no Content-Length, the end of the body is the connection's
     range_headers: list[str | None] = field(default_factory=list)
+    if_range_headers: list[str | None] = field(default_factory=list)
+    authorizations: list[str | None] = field(default_factory=list)
     full_bodies: int = 0
+
+    def validators(self) -> dict[str, str]:
+        etag = (
+            f'"{hashlib.sha256(self.body).hexdigest()[:16]}"' if self.etag == "auto" else self.etag
+        )
+        found = {"ETag": etag, "Last-Modified": self.last_modified}
+        return {name: value for name, value in found.items() if value is not None}
 
 
 class FileServer:
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
+        self.closing = threading.Event()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -62,6 +76,7 @@ class FileServer:
         return route
 
     def close(self) -> None:
+        self.closing.set()
         self._httpd.shutdown()
         self._httpd.server_close()
         self._thread.join(timeout=5)
@@ -73,11 +88,17 @@ class FileServer:
             return
         asked = handler.headers.get("Range")
         route.range_headers.append(asked)
+        if_range = handler.headers.get("If-Range")
+        route.if_range_headers.append(if_range)
+        route.authorizations.append(handler.headers.get("Authorization"))
         if route.status != 200:
             handler.send_error(route.status)
             return
         size = len(route.body)
         match = re.fullmatch(r"bytes=(\d+)-", asked or "")
+        current = route.validators()
+        if if_range is not None and if_range not in current.values():
+            match = None  # the file changed: RFC 9110 says send all of it
         start = 0
         if match and route.ranges:
             start = int(match.group(1))
@@ -92,14 +113,19 @@ class FileServer:
         else:
             handler.send_response(200)
             route.full_bodies += 1
-        handler.send_header("Content-Length", str(size - start))
+        if route.length:
+            handler.send_header("Content-Length", str(size - start))
+        else:
+            handler.close_connection = True
+        handler.send_header("Content-Type", route.content_type)
+        for name, value in current.items():
+            handler.send_header(name, value)
         if route.disposition is not None:
             handler.send_header("Content-Disposition", route.disposition)
         handler.end_headers()
         self._send_body(handler, route, start)
 
-    @staticmethod
-    def _send_body(handler: BaseHTTPRequestHandler, route: Route, start: int) -> None:
+    def _send_body(self, handler: BaseHTTPRequestHandler, route: Route, start: int) -> None:
         position = start
         while position < len(route.body):
             end = min(position + _CHUNK, len(route.body))
@@ -112,7 +138,7 @@ class FileServer:
             if route.stall_after is not None and end > route.stall_after:
                 handler.wfile.write(route.body[position : route.stall_after])
                 handler.wfile.flush()
-                time.sleep(route.stall_seconds)
+                self.closing.wait(60)
                 handler.close_connection = True
                 return
             handler.wfile.write(route.body[position:end])

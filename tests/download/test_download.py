@@ -4,11 +4,9 @@ import hashlib
 import os
 import pty
 import select
-import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -21,12 +19,16 @@ from homefire.modelfiles.download import _safe_name, download_model
 
 pytestmark = pytest.mark.unit
 
-BODY = os.urandom(300_000)
+BODY = b"GGUF" + os.urandom(299_996)
 DIGEST = hashlib.sha256(BODY).hexdigest()
 
 
 def _only_file(folder: Path) -> Path:
-    files = [p for p in folder.rglob("*") if p.is_file() and p.name != ".lock"]
+    files = [
+        p
+        for p in folder.rglob("*")
+        if p.is_file() and p.name != ".lock" and not p.name.endswith(".part.json")
+    ]
     assert len(files) == 1, files
     return files[0]
 
@@ -140,21 +142,14 @@ def test_foreign_part_file_is_replaced(file_server: FileServer, tmp_path: Path) 
 
 
 def test_stalled_server_hits_the_read_timeout(file_server: FileServer, tmp_path: Path) -> None:
-    file_server.add("/m.gguf", Route(BODY, stall_after=70_000, stall_seconds=5))
-    started = time.monotonic()
+    file_server.add("/m.gguf", Route(BODY, stall_after=70_000))  # stalls until the test ends
     with pytest.raises(hf.DownloadError, match=r"sent no data for 0\.5s"):
         download_model(file_server.url("/m.gguf"), cache_dir=tmp_path, progress=False, timeout=0.5)
-    assert time.monotonic() - started < 4
 
 
-def test_unreachable_server_is_a_download_error(tmp_path: Path) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+def test_unreachable_server_is_a_download_error(tmp_path: Path, refusing_url: str) -> None:
     with pytest.raises(hf.DownloadError, match="could not connect"):
-        download_model(
-            f"http://127.0.0.1:{port}/m.gguf", cache_dir=tmp_path, progress=False, timeout=2
-        )
+        download_model(f"{refusing_url}/m.gguf", cache_dir=tmp_path, progress=False, timeout=2)
 
 
 @pytest.mark.parametrize(
@@ -239,11 +234,11 @@ def test_no_name_anywhere_asks_for_one(file_server: FileServer, tmp_path: Path) 
 
 
 def test_same_name_from_two_urls_does_not_collide(file_server: FileServer, tmp_path: Path) -> None:
-    file_server.add("/a/m.gguf", Route(b"first"))
-    file_server.add("/b/m.gguf", Route(b"second"))
+    file_server.add("/a/m.gguf", Route(b"GGUF first"))
+    file_server.add("/b/m.gguf", Route(b"GGUF second"))
     a = download_model(file_server.url("/a/m.gguf"), cache_dir=tmp_path, progress=False)
     b = download_model(file_server.url("/b/m.gguf"), cache_dir=tmp_path, progress=False)
-    assert (a.read_bytes(), b.read_bytes()) == (b"first", b"second")
+    assert (a.read_bytes(), b.read_bytes()) == (b"GGUF first", b"GGUF second")
 
 
 def test_concurrent_downloads_of_one_file_do_not_corrupt_it(

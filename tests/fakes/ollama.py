@@ -1,16 +1,24 @@
-"""A fake Ollama (native `/api/*` plus the OpenAI layer), faithful to its documented behaviour.
+"""A fake Ollama (native `/api/*` plus the OpenAI layer), faithful to its source.
 
-Like the real one: `GET /` says "Ollama is running", unknown models are 404 `{"error": ...}`,
-streams are NDJSON ending in a `done` line with nanosecond stats, a prompt longer than
-`num_ctx` is silently cut (only `prompt_eval_count` shows it), a model without the tools
-capability refuses `tools` with 400, and errors mid-stream arrive as an `{"error"}` line.
+Like the real one (ollama/ollama, server/routes.go): `GET /` says "Ollama is running";
+bodies are bound leniently (an unknown key is ignored, a value of the wrong type is a 400
+with Go's unmarshal error, an empty body "missing request body", no model "model is
+required"); unknown models are 404 `{"error": "model 'x' not found"}`; streams are NDJSON
+ending in a `done` line with nanosecond stats; a prompt longer than `num_ctx` is silently
+cut (only `prompt_eval_count` shows it); a model without the tools capability refuses
+`tools` with 400 "<name> does not support tools"; the OpenAI layer wraps errors as
+`{"error": {"message", "type": "not_found_error"|..., "param": null, "code": null}}`.
+
+`fail_stream_after=N` makes generation fail as a crashed runner does: after N pieces an
+`{"error": "an error was encountered while running the model: ..."}` line ends a stream
+(HTTP status stays 200); before any piece (N=0), or without streaming, the error is the
+whole answer with status 500.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +27,20 @@ from fakes._canned import chat_reply, count_tokens, prompt_of, reply_words, sche
 from fakes._server import FakeServer, Reply, Request, ndjson
 
 DEFAULT_NUM_CTX = 4096
+RUN_FAILURE = "an error was encountered while running the model: unexpected EOF"
+
+# Fields of the request types whose Go types a body must match (others are ignored), with the
+# Go type Go's unmarshal error names; and how it names a JSON value of each Python type.
+_TYPED: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "model": (str, "string"),
+    "messages": (list, "[]api.Message"),
+    "prompt": (str, "string"),
+    "stream": (bool, "bool"),
+    "options": (dict, "map[string]interface {}"),
+    "tools": (list, "api.Tools"),
+    "raw": (bool, "bool"),
+}
+_JSON_KINDS = {"str": "string", "list": "array", "dict": "object", "bool": "bool"}
 
 
 @dataclass
@@ -49,6 +71,7 @@ class FakeOllama(FakeServer):
         self.registry = {"tinyllama:latest": 3_000_000}
         # lines of a pull sent before the connection drops (None: the whole pull)
         self.pull_cut_after: int | None = None
+        self.fail_stream_after: int | None = None
         self.route("GET", "/", lambda r: Reply(200, "Ollama is running", content_type="text/plain"))
         self.route("GET", "/api/version", lambda r: Reply(200, {"version": "0.12.3"}))
         self.route("GET", "/api/tags", self._tags)
@@ -75,20 +98,41 @@ class FakeOllama(FakeServer):
         return Reply(404, {"error": f"model '{name}' not found"})
 
     @staticmethod
-    def _body(request: Request) -> dict[str, Any] | Reply:
+    def _body(request: Request, kind: str = "ChatRequest") -> dict[str, Any] | Reply:
+        """The body bound as gin binds it into `api.<kind>`."""
+        if not request.raw:
+            return Reply(400, {"error": "missing request body"})
         try:
             body = request.json()
         except ValueError:
-            return Reply(400, {"error": "invalid character 'x' looking for beginning of value"})
+            first = request.raw[:1].decode(errors="replace")
+            error = f"invalid character '{first}' looking for beginning of value"
+            return Reply(400, {"error": error})
         if not isinstance(body, dict):
-            return Reply(400, {"error": "json: cannot unmarshal array into Go value"})
+            got = _JSON_KINDS.get(type(body).__name__, "number")
+            return Reply(
+                400, {"error": f"json: cannot unmarshal {got} into Go value of type api.{kind}"}
+            )
+        for key, (wanted, go_type) in _TYPED.items():
+            value = body.get(key)
+            if value is not None and not isinstance(value, wanted):
+                got = _JSON_KINDS.get(type(value).__name__, "number")
+                error = (
+                    f"json: cannot unmarshal {got} into Go struct field {kind}.{key} "
+                    f"of type {go_type}"
+                )
+                return Reply(400, {"error": error})
         return body
 
-    def _body_and_model(self, request: Request) -> tuple[dict[str, Any], FakeModel] | Reply:
+    def _body_and_model(
+        self, request: Request, kind: str = "ChatRequest"
+    ) -> tuple[dict[str, Any], FakeModel] | Reply:
         """The request's JSON body and the model it names, or the refusal Ollama sends."""
-        body = self._body(request)
+        body = self._body(request, kind)
         if isinstance(body, Reply):
             return body
+        if not body.get("model"):
+            return Reply(400, {"error": "model is required"})
         model = self._resolve(body.get("model"))
         if model is None:
             return self._not_found(body.get("model"))
@@ -207,6 +251,9 @@ class FakeOllama(FakeServer):
         tool_calls = self._tool_calls(body)
         if tool_calls and key == "message":
             final["message"]["tool_calls"] = tool_calls
+        failing = self.fail_stream_after
+        if failing is not None and (failing == 0 or not body.get("stream", True)):
+            return Reply(500, {"error": RUN_FAILURE})
         if not body.get("stream", True):
             full = piece_line("".join(pieces), "Let me think." if thinking else "")
             full.update({k: v for k, v in final.items() if k not in ("message", "response")})
@@ -217,9 +264,11 @@ class FakeOllama(FakeServer):
         def lines() -> Iterator[dict[str, Any]]:
             if thinking:
                 yield piece_line("", "Let me think.")
-            for piece in pieces:
+            for index, piece in enumerate(pieces):
+                if index == failing:
+                    yield {"error": RUN_FAILURE}
+                    return
                 yield piece_line(piece)
-                time.sleep(0.001)
             yield final
 
         return Reply(200, stream=ndjson(lines()), content_type="application/x-ndjson")
@@ -257,7 +306,7 @@ class FakeOllama(FakeServer):
         return kept
 
     def _generate(self, request: Request) -> Reply:
-        found = self._body_and_model(request)
+        found = self._body_and_model(request, "GenerateRequest")
         if isinstance(found, Reply):
             return found
         body, model = found
@@ -267,7 +316,7 @@ class FakeOllama(FakeServer):
         return self._run(model, body, str(prompt), "response")
 
     def _pull(self, request: Request) -> Reply:
-        body = self._body(request)
+        body = self._body(request, "PullRequest")
         if isinstance(body, Reply):
             return body
         name = str(body.get("model") or body.get("name") or "")
@@ -302,31 +351,22 @@ class FakeOllama(FakeServer):
         return Reply(200, {"object": "list", "data": data})
 
     def _v1_chat(self, request: Request) -> Reply:
-        try:
-            body = request.json()
-        except ValueError:
-            return Reply(
-                400,
-                {
-                    "error": {
-                        "message": "invalid JSON",
-                        "type": "invalid_request_error",
-                        "param": None,
-                        "code": None,
-                    }
-                },
-            )
+        body = self._body(request)
+        if isinstance(body, Reply):
+            return _openai_error(body)
         model = self._resolve(body.get("model"))
         if model is None:
-            return Reply(
-                404,
-                {
-                    "error": {
-                        "message": f"model '{body.get('model')}' not found",
-                        "type": "api_error",
-                        "param": None,
-                        "code": None,
-                    }
-                },
-            )
+            return _openai_error(self._not_found(body.get("model")))
         return chat_reply(body, model.name)
+
+
+def _openai_error(native: Reply) -> Reply:
+    """A native `{"error": "..."}` refusal as Ollama's OpenAI layer words it (openai.NewError)."""
+    kinds = {400: "invalid_request_error", 404: "not_found_error"}
+    error = {
+        "message": native.body["error"],
+        "type": kinds.get(native.status, "api_error"),
+        "param": None,
+        "code": None,
+    }
+    return Reply(native.status, {"error": error})

@@ -3,8 +3,10 @@
 Answers as Xinference 4.x does (samples/xinference): FastAPI `{"detail": ...}` errors with
 the actor's address in front, 400 for an unknown model or uid, 503 when the launch itself
 fails on the workers (no free GPU or slot), a model CREATING for `polls_to_ready` instance
-polls and then READY. `cancel_during_launch` cancels a launch after its first poll, as a
-`POST /v1/models/{uid}/cancel` from another client does: its instance disappears.
+polls and then READY, on `worker`. `cancel_during_launch` cancels a launch after its first
+poll, as a `POST /v1/models/{uid}/cancel` from another client does: its instance disappears.
+`lost_worker` plays a worker that died holding the models: until its health checks fail, the
+supervisor answers 500 with the refused connection to it.
 """
 
 from __future__ import annotations
@@ -29,12 +31,15 @@ class FakeXinference(FakeServer):
         self.polls_to_ready = 2
         self.launch_failure: str | None = None  # the workers' refusal, answered with 503
         self.cancel_during_launch = False
+        self.worker = "127.0.0.2:30001"
+        self.lost_worker: str | None = None
         self.launching: dict[str, int] = {}  # uid -> instance polls left before READY
         self.ready: set[str] = set()
         self.route("GET", "/v1/cluster/auth", lambda r: Reply(200, {"auth": False}))
         self.route("POST", "/v1/models", self._launch)
         self.route("GET", "/v1/models/instances", self._instances)
         self.route("GET", "/v1/models/(?P<uid>[^/]+)/progress", self._progress)
+        self.route("GET", "/v1/models/(?P<uid>[^/]+)", self._describe)
         self.route("DELETE", "/v1/models/(?P<uid>[^/]+)", self._terminate)
 
     def unknown_route(self, request: Request) -> Reply:
@@ -44,7 +49,12 @@ class FakeXinference(FakeServer):
         body: dict[str, Any] = request.json()
         name = body.get("model_name")
         if name not in self.registered:
-            return _detail(400, f"Model not found, name: {name}")
+            found = (
+                f"Model not found, name: {name}, format: {body.get('model_format')}, "
+                f"size: {body.get('model_size_in_billions')}, "
+                f"quantization: {body.get('quantization')}"
+            )
+            return _detail(400, found)
         uid = str(body.get("model_uid") or name)
         if uid in self.launching or uid in self.ready:
             return _detail(400, f"Model is already in the model list, uid: {uid}")
@@ -68,8 +78,7 @@ class FakeXinference(FakeServer):
                 self.ready.add(uid)
         return Reply(200, [self._instance(uid, "CREATING")])
 
-    @staticmethod
-    def _instance(uid: str, status: str) -> dict[str, Any]:
+    def _instance(self, uid: str, status: str) -> dict[str, Any]:
         return {
             "model_name": "smollm2-custom",
             "model_uid": uid,
@@ -77,7 +86,25 @@ class FakeXinference(FakeServer):
             "replica": 1,
             "status": status,
             "instance_created_ts": 1760000000,
+            "n_worker": 1,
+            "replica_statuses": [
+                {"replica_id": 0, "worker_address": self.worker, "status": status}
+            ],
         }
+
+    def _unreachable(self) -> Reply | None:
+        if self.lost_worker is None:
+            return None
+        host, port = self.lost_worker.split(":")
+        return _detail(500, f"[Errno 111] Connect call failed ('{host}', {port})")
+
+    def _describe(self, request: Request) -> Reply:
+        uid = request.params["uid"]
+        if uid not in self.ready:
+            return _detail(400, f"Model not found in the model list, uid: {uid}")
+        return self._unreachable() or Reply(
+            200, {"model_type": "LLM", "model_name": "smollm2-custom", "context_length": 8192}
+        )
 
     def _progress(self, request: Request) -> Reply:
         uid = request.params["uid"]
@@ -89,6 +116,8 @@ class FakeXinference(FakeServer):
         uid = request.params["uid"]
         if uid not in self.launching and uid not in self.ready:
             return _detail(400, f"Model not found in the model list, uid: {uid}")
+        if lost := self._unreachable():
+            return lost
         self.launching.pop(uid, None)
         self.ready.discard(uid)
         return Reply(200, None)

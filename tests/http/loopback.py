@@ -2,7 +2,7 @@
 
 Each route is a function `(conn, request, attempt)` that writes whatever bytes it likes:
 a full answer, a chunked stream, a stream cut short, a stall. The server counts attempts per
-route, connections, and requests in flight.
+route (and when each arrived), connections, and requests in flight.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ class LoopbackServer:
     routes: dict[str, Action] = field(default_factory=dict)
     requests: list[Seen] = field(default_factory=list)
     attempts: dict[str, int] = field(default_factory=dict)
+    arrivals: dict[str, list[float]] = field(default_factory=dict)
     connections: int = 0
     in_flight: int = 0
     max_in_flight: int = 0
@@ -83,6 +84,7 @@ class LoopbackServer:
             with self._lock:
                 self.requests.append(seen)
                 attempt = self.attempts[seen.path] = self.attempts.get(seen.path, 0) + 1
+                self.arrivals.setdefault(seen.path, []).append(time.monotonic())
                 self.in_flight += 1
                 self.max_in_flight = max(self.max_in_flight, self.in_flight)
             try:
@@ -176,3 +178,25 @@ def sequence(*actions: Action) -> Action:
 def sse(*payloads: Any, done: bool = True) -> list[bytes]:
     events = [b"data: " + json.dumps(p).encode() + b"\n\n" for p in payloads]
     return [*events, b"data: [DONE]\n\n"] if done else events
+
+
+def trickle(
+    body: Any, *, gap: float, stopping: threading.Event, finished: threading.Event
+) -> Action:
+    """A 200 whose headers come at once and whose JSON body then comes one byte per `gap`
+    seconds (each read succeeds, so no read timeout fires); `finished` is set if it all went
+    out. Stops early when `stopping` is set or the client goes away."""
+    data = json.dumps(body).encode()
+
+    def action(conn: socket.socket, _seen: Seen, _attempt: int) -> bool:
+        conn.sendall(
+            head(200, {"Content-Type": "application/json", "Content-Length": str(len(data))})
+        )
+        for index in range(len(data)):
+            if stopping.wait(gap):
+                return False
+            conn.sendall(data[index : index + 1])
+        finished.set()
+        return True
+
+    return action

@@ -9,13 +9,13 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from components import SAMPLES, require
 from homefire.errors import HomefireError
 from homefire.http import Response
 from homefire.http.streams import NDJSONDecoder, SSEDecoder
@@ -24,15 +24,13 @@ from homefire.protocols.errors import error_from_event, error_from_response
 
 pytestmark = pytest.mark.unit
 
-SAMPLES = Path(__file__).resolve().parents[2] / ".." / "shared" / "reference" / "samples"
 BODIES = sorted(
     path.read_bytes()
     for folder in ("llama_server", "xllamacpp_server", "llama_server_ctx256", "xinference")
     for path in (SAMPLES / folder).glob("*.body")
     if path.stat().st_size < 30_000
 )
-if not BODIES:
-    pytest.skip(f"recorded samples not found at {SAMPLES}", allow_module_level=True)
+require(bool(BODIES), f"the recorded samples ({SAMPLES})", "set $HOMEFIRE_SAMPLES")
 
 PARSERS: list[Callable[[Any], object]] = [
     openai.parse_chat,

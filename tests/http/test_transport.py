@@ -5,14 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import time
 
 import pytest
 from loopback import LoopbackServer, chunked, hang_up, partial, reply, sequence, sse
 
 import homefire as hf
 from homefire.http import HTTPClient, RetryPolicy, Timeouts
-from homefire.servers.launch import free_port
 
 pytestmark = pytest.mark.unit
 
@@ -49,15 +47,17 @@ def test_json_round_trip_with_and_without_a_key(loopback: LoopbackServer) -> Non
 def test_retries_503_honouring_retry_after(loopback: LoopbackServer) -> None:
     busy = reply(503, LOADING, {"Retry-After": "0.3"})
     loopback.routes["/v"] = sequence(busy, busy, reply(200, {"ok": 1}))
-    started = time.monotonic()
     assert client(loopback).get_json("/v") == {"ok": 1}
     assert loopback.attempts["/v"] == 3
-    assert time.monotonic() - started >= 0.55
+    # the server's clock: each retry came no sooner than Retry-After asked (a lower bound,
+    # which a busy machine can only make longer)
+    first, second, third = loopback.arrivals["/v"]
+    assert second - first >= 0.3 and third - second >= 0.3
 
 
 def test_gives_up_after_the_attempts_with_a_busy_error(loopback: LoopbackServer) -> None:
-    loopback.routes["/v"] = reply(503, LOADING)
-    with pytest.raises(hf.ServerBusyError, match="Loading model"):
+    loopback.routes["/v"] = reply(503, {"error": {"code": 503, "message": "no slot available"}})
+    with pytest.raises(hf.ServerBusyError, match="no slot available"):
         client(loopback).post_json("/v", {})
     assert loopback.attempts["/v"] == 3
 
@@ -113,6 +113,7 @@ async def test_async_retry_false_sends_once(loopback: LoopbackServer) -> None:
     assert loopback.attempts["/launch"] == 1
     assert (await http.arequest("GET", "/h", retry=True)).status == 200
     assert loopback.attempts["/h"] == 2
+    await http.aclose()
 
 
 def test_conflict_is_not_retried_nor_called_busy(loopback: LoopbackServer) -> None:
@@ -137,9 +138,11 @@ def test_answer_cut_short_is_reported_and_never_sent_again(loopback: LoopbackSer
 
 async def test_async_answer_cut_short_is_never_sent_again(loopback: LoopbackServer) -> None:
     loopback.routes["/v"] = partial(200, {"choices": ["x" * 80]}, 20)
+    http = client(loopback)
     with pytest.raises(hf.ServerError, match="cut off after 20 bytes"):
-        await client(loopback).apost_json("/v", {})
+        await http.apost_json("/v", {})
     assert loopback.attempts["/v"] == 1
+    await http.aclose()
 
 
 def test_hang_up_before_any_answer_is_retried(loopback: LoopbackServer) -> None:
@@ -152,8 +155,8 @@ def test_hang_up_before_any_answer_is_retried(loopback: LoopbackServer) -> None:
     assert loopback.attempts["/s"] == 2
 
 
-def test_nothing_listening_names_the_url_and_how_to_start() -> None:
-    url = f"http://127.0.0.1:{free_port()}"
+def test_nothing_listening_names_the_url_and_how_to_start(refusing_url: str) -> None:
+    url = refusing_url
     http = HTTPClient(url, retry=FAST, start_hint="run `homefire serve`")
     with pytest.raises(hf.ServerNotRunningError, match="homefire serve") as caught:
         http.get_json("/v1/models")
@@ -205,11 +208,9 @@ def test_stall_between_chunks_fires_that_timeout(loopback: LoopbackServer) -> No
         sse({"n": 1}, done=False), then="stall", stopping=loopback.stopping
     )
     http = client(loopback, timeouts=Timeouts(between_chunks=0.3))
-    started = time.monotonic()
     with pytest.raises(hf.HomefireTimeoutError) as caught:
         list(http.stream_sse("/s", {}))
     assert caught.value.which == "between_chunks"
-    assert 0.25 < time.monotonic() - started < 3
 
 
 def test_total_timeout_bounds_a_stream_that_keeps_trickling(loopback: LoopbackServer) -> None:
@@ -271,11 +272,9 @@ def test_waiting_for_a_slot_held_by_an_open_stream_times_out(loopback: LoopbackS
     http = client(loopback, max_concurrency=1, timeouts=Timeouts(first_token=0.3))
     stream = http.stream_sse("/s", {})
     assert next(stream) == {"n": 1}
-    started = time.monotonic()
     with pytest.raises(hf.HomefireTimeoutError, match="max_concurrency=1") as caught:
         http.get_json("/v")
     assert caught.value.which == "max_concurrency"
-    assert time.monotonic() - started < 5
     assert list(stream) == [{"n": 2}]
     assert http.get_json("/v") == {"ok": 1}
 
@@ -291,6 +290,7 @@ async def test_async_waiting_for_a_slot_times_out(loopback: LoopbackServer) -> N
     assert caught.value.which == "max_concurrency"
     assert [e async for e in stream] == [{"n": 2}]
     assert await http.aget_json("/v") == {"ok": 1}
+    await http.aclose()
 
 
 async def test_async_limits_retries_and_streams(loopback: LoopbackServer) -> None:
@@ -311,7 +311,7 @@ async def test_async_limits_retries_and_streams(loopback: LoopbackServer) -> Non
     await http.aclose()
 
 
-async def test_async_timeouts_say_which(loopback: LoopbackServer) -> None:
+async def test_async_timeouts_say_which(loopback: LoopbackServer, refusing_url: str) -> None:
     loopback.routes["/slow"] = reply(200, {"ok": 1}, delay=1.0)
     loopback.routes["/s"] = chunked(
         sse({"n": 1}, done=False), then="stall", stopping=loopback.stopping
@@ -324,8 +324,11 @@ async def test_async_timeouts_say_which(loopback: LoopbackServer) -> None:
         async for _ in http.astream_sse("/s", {}):
             pass
     assert caught.value.which == "between_chunks"
+    await http.aclose()
+    nothing = HTTPClient(refusing_url, retry=FAST)
     with pytest.raises(hf.ServerNotRunningError):
-        await HTTPClient(f"http://127.0.0.1:{free_port()}", retry=FAST).aget_json("/")
+        await nothing.aget_json("/")
+    await nothing.aclose()
 
 
 def test_bad_settings_are_refused_early() -> None:

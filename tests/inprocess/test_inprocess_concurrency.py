@@ -1,11 +1,11 @@
-"""Many threads and tasks on one model: correct answers, a live event loop, streams that stop."""
+"""Many threads and tasks on one model: the same answers, a live event loop, streams that stop."""
 
 from __future__ import annotations
 
 import _thread
 import asyncio
+import json
 import threading
-import time
 from collections.abc import Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,6 +21,20 @@ pytestmark = pytest.mark.integration
 WAIT = 120.0
 
 
+def _generating_threads() -> list[str]:
+    names = ("homefire-stream", "homefire-xllamacpp")
+    return [t.name for t in threading.enumerate() if t.name in names and t.is_alive()]
+
+
+def _two_tokens(llm: hf.LlamaCPP) -> None:
+    """The model answers a new request in full (how soon is in benchmarks/responsiveness.py)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        answer = pool.submit(
+            llm.complete, "Hello", max_tokens=2, temperature=0, extra=no_end(llm)
+        ).result(timeout=WAIT)
+    assert answer.usage is not None and answer.usage.completion_tokens == 2
+
+
 @pytest.fixture(scope="module")
 def single(engine: str, smollm2_path: Path) -> Iterator[hf.LlamaCPP]:
     """One slot, so a generation that was not stopped would block the next request."""
@@ -30,37 +44,57 @@ def single(engine: str, smollm2_path: Path) -> Iterator[hf.LlamaCPP]:
     model.close()
 
 
-def test_eight_threads_get_correct_answers(llm: hf.LlamaCPP) -> None:
-    expected = llm.chat(FRANCE, temperature=0).text
+def _numbered(n: int) -> dict[str, Any]:
+    """A schema only `{"id": n}` satisfies: each thread's answer says whose request it was."""
+    properties = {"id": {"type": "integer", "enum": [n]}}
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": ["id"],
+        "additionalProperties": False,
+    }
+
+
+def test_eight_threads_each_get_their_own_answer(llm: hf.LlamaCPP) -> None:
+    """Batched and cached requests need not give the same text; what must hold is that each
+    thread gets the answer to its own request, complete and valid."""
+
+    def ask(n: int) -> Any:
+        answer = llm.chat(FRANCE, temperature=0, max_tokens=64, json_schema=_numbered(n))
+        assert answer.finish_reason == "stop", answer
+        return json.loads(answer.text)
+
     with ThreadPoolExecutor(max_workers=8) as pool:
-        futures = [pool.submit(llm.chat, FRANCE, temperature=0) for _ in range(8)]
-        answers = [f.result(timeout=WAIT).text for f in futures]
-    assert all("Paris" in a for a in answers), answers
-    assert answers == [expected] * 8
+        futures = [pool.submit(ask, n) for n in range(8)]
+        answers = [f.result(timeout=WAIT) for f in futures]
+    assert answers == [{"id": n} for n in range(8)]
 
 
-async def test_event_loop_keeps_ticking_while_streaming(llm: hf.LlamaCPP) -> None:
-    gaps: list[float] = []
+async def test_event_loop_runs_while_streaming(llm: hf.LlamaCPP) -> None:
+    """Generation runs in a worker thread and the loop runs other tasks meanwhile. (How long
+    the loop may stall is measured in benchmarks/responsiveness.py.)"""
+    ticks = 0
     done = asyncio.Event()
 
     async def ticker() -> None:
-        last = time.perf_counter()
+        nonlocal ticks
         while not done.is_set():
-            await asyncio.sleep(0.01)
-            now = time.perf_counter()
-            gaps.append(now - last)
-            last = now
+            await asyncio.sleep(0.005)
+            ticks += 1
 
     task = asyncio.create_task(ticker())
-    started = time.perf_counter()
-    pieces = [c.delta async for c in llm.astream_chat(FRANCE, temperature=0, max_tokens=32)]
-    elapsed = time.perf_counter() - started
+    seen: list[int] = []
+    workers: list[str] = []
+    async for chunk in llm.astream_complete(
+        "1, 2, 3, 4, 5,", temperature=0, max_tokens=48, extra=no_end(llm)
+    ):
+        if chunk.delta:
+            seen.append(ticks)
+            workers = workers or _generating_threads()
     done.set()
     await asyncio.wait_for(task, WAIT)
-    assert "Paris" in "".join(p or "" for p in pieces)
-    print(f"{llm.engine}: {len(gaps)} ticks in {elapsed:.2f}s, max gap {max(gaps) * 1000:.1f} ms")
-    assert len(gaps) >= elapsed / 0.05
-    assert max(gaps) < 0.5
+    assert workers, "no worker thread was generating: the loop's own thread did the work"
+    assert len(seen) >= 2 and seen[-1] > seen[0], "the ticker never ran between two pieces"
 
 
 def test_closing_a_stream_stops_the_generation(single: hf.LlamaCPP) -> None:
@@ -72,15 +106,11 @@ def test_closing_a_stream_stops_the_generation(single: hf.LlamaCPP) -> None:
     )
     pieces = [next(stream).delta for _ in range(3)]
     assert all(pieces)
-    stream.close()  # ~2000 more tokens were to come: tens of seconds on this machine
-    started = time.perf_counter()
-    assert single.complete("Hello", max_tokens=2, temperature=0).text
-    assert time.perf_counter() - started < 5.0
+    stream.close()  # ~2000 more tokens were to come; the one slot must be free again
+    _two_tokens(single)
 
 
 def test_ctrl_c_cancels_a_blocking_call(single: hf.LlamaCPP) -> None:
-    if single.engine == "llama-cpp-python":
-        pytest.skip("ctypes swallows a KeyboardInterrupt that lands in its sampler callback")
     timer = threading.Timer(0.5, _thread.interrupt_main)
     timer.start()
     try:
@@ -90,9 +120,7 @@ def test_ctrl_c_cancels_a_blocking_call(single: hf.LlamaCPP) -> None:
             )
     finally:
         timer.join(timeout=WAIT)
-    started = time.perf_counter()
-    assert single.complete("Hello", max_tokens=2, temperature=0).text
-    assert time.perf_counter() - started < 5.0
+    _two_tokens(single)
 
 
 async def test_leaving_an_async_stream_stops_the_generation(single: hf.LlamaCPP) -> None:
@@ -103,10 +131,10 @@ async def test_leaving_an_async_stream_stops_the_generation(single: hf.LlamaCPP)
         count += 1
         if count == 3:
             break
-    started = time.perf_counter()
-    answer = await asyncio.wait_for(single.acomplete("Hello", max_tokens=2, temperature=0), WAIT)
-    assert answer.text
-    assert time.perf_counter() - started < 5.0
+    answer = await asyncio.wait_for(
+        single.acomplete("Hello", max_tokens=2, temperature=0, extra=no_end(single)), WAIT
+    )
+    assert answer.usage is not None and answer.usage.completion_tokens == 2
 
 
 def test_request_inside_an_open_stream(single: hf.LlamaCPP) -> None:

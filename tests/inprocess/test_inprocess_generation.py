@@ -1,4 +1,8 @@
-"""The real model on both engines: same answers on every path, options that reach the engine."""
+"""The real model on both engines: same answers on every path, options that reach the engine.
+
+The model's words are never checked (they change with the machine's threads and CPU): each
+path must give the answer another path gave, on this machine.
+"""
 
 from __future__ import annotations
 
@@ -15,14 +19,14 @@ pytestmark = pytest.mark.integration
 
 def test_greedy_answer_is_identical_on_every_path(llm: hf.LlamaCPP) -> None:
     chat = llm.chat(FRANCE, temperature=0)
-    assert "Paris" in chat.text
-    assert chat.finish_reason == "stop"
+    assert chat.text.strip()
+    assert chat.finish_reason in ("stop", "length")
     assert chat.usage is not None and chat.usage.completion_tokens > 0
     assert chat.timings is not None and chat.timings.generated_tokens
     streamed = list(llm.stream_chat(FRANCE, temperature=0))
     assert "".join(c.delta or "" for c in streamed) == chat.text
     assert streamed[-1].text == chat.text
-    assert streamed[-1].finish_reason == "stop"
+    assert streamed[-1].finish_reason == chat.finish_reason
     assert streamed[-1].usage is not None
 
 
@@ -45,9 +49,12 @@ def test_max_tokens_reaches_the_engine(llm: hf.LlamaCPP) -> None:
 
 def test_stop_string_stops(llm: hf.LlamaCPP) -> None:
     free = llm.complete("Count: 1, 2, 3,", max_tokens=12, temperature=0).text
-    assert " 5" in free
-    stopped = llm.complete("Count: 1, 2, 3,", max_tokens=12, temperature=0, stop=[" 5"]).text
-    assert stopped == free[: free.index(" 5")]
+    words = free.split()
+    assert len(words) >= 2, free
+    marker = words[-1]  # a stop string this machine's answer is known to contain
+    stopped = llm.complete("Count: 1, 2, 3,", max_tokens=12, temperature=0, stop=[marker])
+    assert stopped.text == free[: free.index(marker)]
+    assert stopped.finish_reason == "stop"
 
 
 def test_seed_makes_sampling_reproducible(llm: hf.LlamaCPP) -> None:
@@ -71,11 +78,14 @@ def test_extra_passes_through(llm: hf.LlamaCPP) -> None:
     assert llm.tokenize(forced.text) == [token] * 3
 
 
-def test_unknown_extra_field_is_refused_by_llama_cpp_python(llm: hf.LlamaCPP) -> None:
-    if llm.engine != "llama-cpp-python":
-        pytest.skip("llama.cpp's server ignores unknown fields, as OpenAI servers do")
+@pytest.mark.parametrize("call", ["complete", "stream_complete", "chat", "stream_chat"])
+def test_a_misspelled_extra_field_is_refused(llm: hf.LlamaCPP, call: str) -> None:
+    def run() -> object:
+        result = getattr(llm, call)("hi", extra={"top_kk": 3})
+        return list(result) if call.startswith("stream") else result
+
     with pytest.raises(hf.InvalidParameterError, match="did you mean top_k"):
-        llm.complete("hi", extra={"top_kk": 3})
+        run()
 
 
 def test_json_schema_constrains_the_answer(llm: hf.LlamaCPP) -> None:
@@ -154,7 +164,7 @@ def test_default_is_the_embedded_model_with_its_trained_context() -> None:
         assert llm.engine == "xllamacpp"
         assert llm.model_path.name == "SmolLM2-135M-Instruct.Q4_1.gguf"
         assert llm.metadata.context_window == 8192  # trained 8192, within the cap
-        assert "Paris" in llm.chat(FRANCE, temperature=0).text
+        assert llm.chat(FRANCE, temperature=0, max_tokens=8).text.strip()
     finally:
         llm.close()
 

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -34,6 +33,13 @@ def _run_child(code: str, *args: str) -> subprocess.CompletedProcess[str]:
         timeout=TIMEOUT_S,
         check=False,
     )
+
+
+def _answers_in_full(model: hf.LlamaCPP) -> None:
+    """A new request is answered whole: two tokens, with the end of turn banned."""
+    answer = model.complete("Hello", max_tokens=2, extra=no_end(model))
+    assert answer.finish_reason == "length" and answer.text
+    assert answer.usage is not None and answer.usage.completion_tokens == 2
 
 
 def _generating_threads() -> list[str]:
@@ -88,10 +94,9 @@ def test_close_cancels_a_stream_in_another_thread(child_engine: str, smollm2_pat
         worker = threading.Thread(target=consume, daemon=True)
         worker.start()
         assert started.wait(60)
-        began = time.monotonic()
         llm.close()
-        print(f"closed in {time.monotonic() - began:.2f}")
-        worker.join(30)
+        worker.join(60)
+        print("consumer alive:", worker.is_alive())
         print("consumer:", got)
         """,
         str(smollm2_path),
@@ -99,8 +104,8 @@ def test_close_cancels_a_stream_in_another_thread(child_engine: str, smollm2_pat
         COUNTING,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    closed, consumer = done.stdout.strip().splitlines()[-2:]
-    assert float(closed.split()[-1]) < 10
+    alive, consumer = done.stdout.strip().splitlines()[-2:]
+    assert alive == "consumer alive: False"
     assert "closed or replaced" in consumer
 
 
@@ -116,11 +121,9 @@ async def test_cancelling_an_async_answer_stops_the_generation(llm: hf.LlamaCPP)
             0.5,
         )
     assert _generating_threads() == []
-    started = time.monotonic()
-    answer = await llm.achat([hf.user("Say hi")], max_tokens=4)
-    assert time.monotonic() - started < 10
+    answer = await asyncio.wait_for(llm.achat([hf.user("Say hi")], max_tokens=4), TIMEOUT_S)
     assert answer.text and answer.delta is None
-    assert answer.usage is not None and answer.usage.completion_tokens
+    assert answer.usage is not None and answer.usage.completion_tokens > 0
 
 
 def test_a_stream_opened_before_load_model_fails_clearly(engine: str, smollm2_path: Path) -> None:
@@ -129,7 +132,7 @@ def test_a_stream_opened_before_load_model_fails_clearly(engine: str, smollm2_pa
         model.load_model(smollm2_path)
         with pytest.raises(hf.GenerationError, match="closed or replaced"):
             list(stream)
-        assert model.complete("Hello", max_tokens=2).text is not None
+        _answers_in_full(model)
         stream = model.stream_complete("Hello", max_tokens=4)
         model.close()
         with pytest.raises(hf.GenerationError, match="closed or replaced"):
@@ -139,7 +142,8 @@ def test_a_stream_opened_before_load_model_fails_clearly(engine: str, smollm2_pa
 def test_replacing_the_model_inside_an_open_stream(engine: str, smollm2_path: Path) -> None:
     model = hf.LlamaCPP(smollm2_path, engine=engine, n_threads=2)
     try:
-        stream = model.stream_complete(COUNTING, max_tokens=50)
+        # long enough that the answer cannot be complete when the model is replaced
+        stream = model.stream_complete(COUNTING, max_tokens=2000, extra=no_end(model))
         next(stream)
         old = model._engine
         model.load_model(smollm2_path)  # must not raise, nor leave the old model loaded
@@ -147,7 +151,7 @@ def test_replacing_the_model_inside_an_open_stream(engine: str, smollm2_path: Pa
             list(stream)
         if engine == "llama-cpp-python":
             assert old._llm is None  # type: ignore[union-attr]
-        assert model.complete("Hello", max_tokens=2).text is not None
+        _answers_in_full(model)
     finally:
         model.close()
 

@@ -31,8 +31,8 @@ def test_discover_lists_servers_and_models(
     assert "    smollm2:135m" in result.output
 
 
-def test_discover_with_nothing_running() -> None:
-    result = run("discover", "127.0.0.1", "-p", "9")
+def test_discover_with_nothing_running(refusing_url: str) -> None:
+    result = run("discover", "127.0.0.1", "-p", refusing_url.rpartition(":")[2])
     assert result.exit_code == 1
     assert "no LLM server found" in result.output
 
@@ -44,10 +44,13 @@ def test_models_load_unload_on_lmstudio(fake_lmstudio: FakeLMStudio) -> None:
     header, *rows = listed.output.splitlines()
     assert header.split() == ["MODEL", "LOADED", "CONTEXT", "MAX", "QUANT", "SIZE", "CAPABILITIES"]
     assert any(r.startswith("qwen2.5-7b-instruct") and "Q4_K_M" in r for r in rows)
-    loaded = run("load", spec, "qwen2.5-7b-instruct", "-c", "8192", "--gpu", "0.5", "--ttl", "60")
+    loaded = run("load", spec, "qwen2.5-7b-instruct", "-c", "8192")
     assert loaded.exit_code == 0, loaded.output
     assert "loaded qwen2.5-7b-instruct with a context of 8192" in loaded.output
-    assert fake_lmstudio.loaded["qwen2.5-7b-instruct"].gpu == 0.5
+    assert fake_lmstudio.loaded["qwen2.5-7b-instruct"].context_length == 8192
+    for setting in (["--gpu", "0.5"], ["--ttl", "60"]):  # LM Studio's API takes neither
+        refused = run("load", spec, "qwen2.5-7b-instruct", *setting)
+        assert refused.exit_code == 1 and "lms load" in refused.output, refused.output
     assert "yes" in run("models", spec).output
     assert run("unload", spec, "qwen2.5-7b-instruct").exit_code == 0
     assert not fake_lmstudio.loaded
@@ -72,10 +75,10 @@ def test_load_where_the_server_cannot(fake_localai: FakeLocalAI) -> None:
 # --- doctor: each failure names its cause and its fix ---------------------------------------
 
 
-def test_doctor_nothing_running() -> None:
-    result = run("doctor", "http://127.0.0.1:9")
+def test_doctor_nothing_running(refusing_url: str) -> None:
+    result = run("doctor", refusing_url)
     assert result.exit_code == 1
-    assert "[FAIL] reachable  nothing listens at http://127.0.0.1:9" in result.output
+    assert f"[FAIL] reachable  nothing listens at {refusing_url}" in result.output
     assert "cause: the connection was refused" in result.output
     assert "fix:" in result.output and "homefire discover" in result.output
 
@@ -111,7 +114,7 @@ def test_doctor_unloaded_model_and_context(fake_lmstudio: FakeLMStudio) -> None:
     unloaded = run("doctor", f"{spec}/qwen2.5-7b-instruct", "-c", "4096")
     assert unloaded.exit_code == 1
     assert "[FAIL] loaded     qwen2.5-7b-instruct is not loaded" in unloaded.output
-    assert f"fix:   homefire load {spec} qwen2.5-7b-instruct -c 4096" in unloaded.output
+    assert f"$ homefire load {spec} qwen2.5-7b-instruct -c 4096\n" in unloaded.output
     run("load", spec, "qwen2.5-7b-instruct", "-c", "8192")
     mismatch = run("doctor", f"{spec}/qwen2.5-7b-instruct", "-c", "4096")
     assert "[FAIL] context    8192 tokens in effect, 4096 requested" in mismatch.output

@@ -65,17 +65,19 @@ def test_bare_urls_are_identified(
     assert llm.chat("x").text == "You said: x"
 
 
-def test_bare_url_with_nothing_listening() -> None:
+def test_bare_url_with_nothing_listening(refusing_url: str) -> None:
     with pytest.raises(hf.ServerNotRunningError):
-        hf.connect("http://127.0.0.1:9")
+        hf.connect(refusing_url)
 
 
-async def test_bare_urls_are_identified_inside_a_running_loop(fake_ollama: FakeOllama) -> None:
+async def test_bare_urls_are_identified_inside_a_running_loop(
+    fake_ollama: FakeOllama, refusing_url: str
+) -> None:
     llm = hf.connect(fake_ollama.base_url, model="smollm2:135m")
     assert isinstance(llm, hf.Ollama)
     assert [s.label for s in hf.discover([fake_ollama.base_url], with_models=False)] == ["Ollama"]
     with pytest.raises(hf.ServerNotRunningError):
-        hf.connect("http://127.0.0.1:9")
+        hf.connect(refusing_url)
 
 
 def test_configured_names(

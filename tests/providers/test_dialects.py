@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from fakes.lmstudio import LOAD_KEYS
 from homefire.errors import (
     DownloadError,
     GenerationError,
-    InvalidParameterError,
     ProtocolError,
     StreamInterruptedError,
 )
@@ -260,17 +260,18 @@ def test_lmstudio_v0_models_and_stats() -> None:
     assert timings.generated_tokens == 60
 
 
-def test_lmstudio_load_body_and_gpu_validation() -> None:
-    body = lmstudio.build_load_body("m", context_length=16384, gpu="max", ttl=600)
+def test_lmstudio_load_body_has_only_what_the_load_route_takes() -> None:
+    body = lmstudio.build_load_body("m", context_length=16384, flash_attention=False)
     assert body == {
         "model": "m",
         "echo_load_config": True,
         "context_length": 16384,
-        "gpu": 1.0,
-        "ttl": 600,
+        "flash_attention": False,
     }
-    with pytest.raises(InvalidParameterError, match="gpu"):
-        lmstudio.build_load_body("m", gpu=3)
+    assert set(lmstudio.build_load_body("m")) == {"model", "echo_load_config"}
+    assert not set(lmstudio.LOAD_SETTINGS) - LOAD_KEYS  # every setting the fake's route takes
+    assert lmstudio.is_unknown_route({"error": "Unexpected endpoint or method. (POST /x)"})
+    assert not lmstudio.is_unknown_route({"error": {"message": "Unexpected endpoint"}})
 
 
 def test_lmstudio_download_failure_raises() -> None:
@@ -312,6 +313,62 @@ def test_xinference_cluster_progress_and_launch(samples_dir: Path) -> None:
         engine_options={"n_parallel": 1},
     )
     assert {k: v for k, v in body.items() if k != "replica"} == recorded
+
+
+# recorded from a real cluster: a supervisor and two workers, one model on each
+_CLUSTER_INFO = [
+    {"node_type": "Supervisor", "ip_address": "127.0.0.1:43305", "gpu_count": 0,
+     "gpu_vram_total": 0, "gpu_vram_available": 0, "cpu_count": 2, "mem_total": 25276510208,
+     "mem_available": 20804546560},
+    {"node_type": "Worker", "ip_address": "127.0.0.3:38847", "gpu_count": 0,
+     "gpu_vram_total": 0, "cpu_count": 2, "mem_total": 25276510208,
+     "mem_available": 21202288640, "gpu_vram_available": 0, "software_version": "4.1.0"},
+]  # fmt: skip
+_INSTANCES = [
+    {"model_name": "smollm2-homefire", "model_uid": "any", "replica": 1, "status": "READY",
+     "n_worker": 1, "replica_statuses": [
+         {"replica_id": 0, "replica_model_uid": "any-rep0", "worker_address": "127.0.0.3:38847",
+          "status": "READY", "model_state": "ready"}]},
+    {"model_name": "smollm2-homefire", "model_uid": "on2", "replica": 1, "status": "READY",
+     "n_worker": 1, "replica_statuses": [
+         {"replica_id": 0, "replica_model_uid": "on2-rep0", "worker_address": "127.0.0.2:34123",
+          "status": "READY", "model_state": "ready"}]},
+]  # fmt: skip
+
+
+def test_xinference_detailed_cluster_info() -> None:
+    supervisor, worker = xinference.parse_cluster_info(_CLUSTER_INFO)
+    assert not supervisor.is_worker and supervisor.address == "127.0.0.1:43305"
+    assert worker.is_worker and worker.address == "127.0.0.3:38847"
+    assert (worker.cpu_count, worker.memory_available) == (2, 21202288640)
+    assert xinference.parse_cluster_info([{"node_type": "Worker"}])[0].memory_total is None
+
+
+def test_xinference_placements_name_the_worker_not_the_model_process() -> None:
+    placements = xinference.parse_placements(_INSTANCES)
+    assert placements == {"any": ["127.0.0.3:38847"], "on2": ["127.0.0.2:34123"]}
+    listing = {"data": [{"id": "on2", "address": "127.0.0.2:33911"}, {"id": "gone"}]}
+    on2, gone = xinference.parse_models(listing, placements)
+    assert on2.nodes == ["127.0.0.2:34123"] and gone.nodes == []
+    assert xinference.parse_placements([{"model_uid": "x", "status": "CREATING"}]) == {"x": []}
+    with pytest.raises(ProtocolError):
+        xinference.parse_placements([{"status": "READY"}])
+
+
+@pytest.mark.parametrize(
+    ("message", "node"),
+    [
+        (
+            "[address=127.0.0.1:35224, pid=6079] [Errno 111] Connect call failed "
+            "('127.0.0.3', 38847)",
+            "127.0.0.3:38847",
+        ),
+        ("Remote server 127.0.0.3:46213 closed", "127.0.0.3:46213"),
+        ("[address=127.0.0.1:35224, pid=6079] Model not found in the model list, uid: x", None),
+    ],
+)
+def test_xinference_unreachable_node(message: str, node: str | None) -> None:
+    assert xinference.unreachable_node(message) == node
 
 
 def test_xinference_register_body_carries_the_family_as_a_string() -> None:

@@ -4,18 +4,17 @@ async calls that ask the server something first without blocking the event loop.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Iterator
-from typing import Any
+from typing import TypeVar
 
 import pytest
 
 import homefire as hf
-from fakes.llamacpp import FakeLlamaRouter
+from fakes.llamacpp import HOLD_LIMIT, FakeLlamaRouter
 
 pytestmark = pytest.mark.unit
 
-DELAY = 0.8
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -42,27 +41,17 @@ def test_without_a_model_the_router_refuses(router: FakeLlamaRouter) -> None:
         hf.Llamafile(base_url=router.base_url).complete("hi")
 
 
-async def _max_stall(work: Awaitable[Any]) -> float:
-    """The longest the event loop went without running a 20 ms ticker while `work` ran."""
-    stalls: list[float] = []
-    done = False
-
-    async def tick() -> None:
-        last = time.monotonic()
-        while not done:
-            await asyncio.sleep(0.02)
-            now = time.monotonic()
-            stalls.append(now - last)
-            last = now
-
-    ticker = asyncio.create_task(tick())
-    await asyncio.sleep(0.05)  # the ticker runs before `work` starts
-    try:
-        await work
-    finally:
-        done = True
-        await ticker
-    return max(stalls)
+async def _answered_while_held(router: FakeLlamaRouter, path: str, work: Awaitable[T]) -> T:
+    """Run `work`, which must first ask the router `path`; the router holds that request until
+    this event loop, free to run while `work` waits, sees it arrive and releases it. A call that
+    blocked the loop instead would keep it from releasing: the hold would expire."""
+    held = router.hold(path)
+    task = asyncio.ensure_future(work)
+    assert await asyncio.to_thread(held.entered.wait, HOLD_LIMIT)
+    held.release.set()
+    answer = await task
+    assert not held.expired, f"the event loop was blocked while {path} was asked"
+    return answer
 
 
 def add(a: int, b: int) -> int:
@@ -71,10 +60,8 @@ def add(a: int, b: int) -> int:
 
 
 async def test_async_tool_check_does_not_block_the_loop(router: FakeLlamaRouter) -> None:
-    router.delays["/props"] = DELAY
     llm = hf.Llamafile("smollm2", base_url=router.base_url)
-    stall = await _max_stall(llm.achat("hi", tools=[add]))
-    assert stall < DELAY / 2
+    await _answered_while_held(router, "/props", llm.achat("hi", tools=[add]))
     assert "tools" in router.last("/v1/chat/completions").json()
     pieces = [p async for p in llm.astream_chat("again", tools=[add])]
     assert pieces[-1].text == "You said: again"
@@ -83,10 +70,8 @@ async def test_async_tool_check_does_not_block_the_loop(router: FakeLlamaRouter)
 
 
 async def test_async_model_discovery_does_not_block_the_loop(router: FakeLlamaRouter) -> None:
-    router.delays["/v1/models"] = DELAY
     llm = hf.OpenAILike(base_url=f"{router.base_url}/v1")
-    stall = await _max_stall(llm.achat("hi"))
-    assert stall < DELAY / 2
+    await _answered_while_held(router, "/v1/models", llm.achat("hi"))
     assert router.last("/v1/chat/completions").json()["model"] == "smollm2"
     await llm.aclose()
 

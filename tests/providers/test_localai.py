@@ -1,12 +1,18 @@
-"""hf.LocalAI against the fake LocalAI: inference, readiness, backends, gallery, API keys."""
+"""hf.LocalAI against the fake LocalAI: inference, readiness, backends, gallery, API keys,
+and its documented failures (an error mid-stream, a model still loading)."""
 
 from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 import homefire as hf
-from fakes.localai import FakeLocalAI
+from fakes.localai import RUN_FAILURE, FakeLocalAI
 from homefire.progress import Progress
+
+WAIT = 30.0
 
 pytestmark = pytest.mark.unit
 
@@ -41,8 +47,13 @@ def test_models_load_monitor_unload(fake_localai: FakeLocalAI) -> None:
     assert not dict((m.id, m.loaded) for m in llm.models())["smollm2"]
     with pytest.raises(hf.NotSupportedError, match="YAML"):
         llm.load("smollm2", context_length=4096)
-    with pytest.raises(hf.ModelNotFoundError):
+    with pytest.raises(hf.APIStatusError, match="failed to load model") as caught:
         llm.load("missing")
+    assert caught.value.status == 500
+    with pytest.raises(hf.ModelNotFoundError, match="is not loaded"):
+        llm.unload("smollm2")
+    with pytest.raises(hf.ModelNotFoundError, match="call GET /v1/models"):
+        hf.LocalAI("missing", base_url=fake_localai.base_url).chat("hi")
 
 
 def test_gallery_install_reports_progress_and_failure(fake_localai: FakeLocalAI) -> None:
@@ -78,3 +89,79 @@ def test_readiness(fake_localai: FakeLocalAI) -> None:
         llm.wait_until_ready(timeout=0.6)
     fake_localai.ready = True
     llm.wait_until_ready(timeout=5)
+
+
+async def test_async_readiness(fake_localai: FakeLocalAI) -> None:
+    llm = hf.LocalAI(base_url=fake_localai.base_url)
+    fake_localai.ready = False
+    assert await llm.ahealth() is False
+    with pytest.raises(hf.HomefireTimeoutError) as caught:
+        await llm.await_until_ready(timeout=0.6)
+    assert caught.value.which == "ready"
+    polls = sum(r.path == "/readyz" for r in fake_localai.requests)
+    assert polls >= 2  # it asked again, it did not give up after one answer
+    fake_localai.ready = True
+    await llm.await_until_ready(timeout=5)
+    assert fake_localai.last("/readyz") is fake_localai.requests[-1]
+    await llm.aclose()
+
+
+def test_an_error_mid_stream_is_raised_not_returned(fake_localai: FakeLocalAI) -> None:
+    """LocalAI ends a failed chat stream with `data: {"error": ...}` then `[DONE]`, and a
+    failed completion stream with the error as its last text: both raise."""
+    fake_localai.fail_stream_after = 2
+    llm = hf.LocalAI("smollm2", base_url=fake_localai.base_url)
+    with pytest.raises(hf.GenerationError, match="error reading from server") as caught:
+        list(llm.stream_chat("one two three"))
+    assert not isinstance(caught.value, hf.StreamInterruptedError)
+    with pytest.raises(hf.GenerationError, match="backend failed mid-stream") as caught:
+        list(llm.stream_complete("one two three"))
+    assert RUN_FAILURE in str(caught.value)
+
+
+async def test_an_error_mid_stream_is_raised_async(fake_localai: FakeLocalAI) -> None:
+    fake_localai.fail_stream_after = 2
+    llm = hf.LocalAI("smollm2", base_url=fake_localai.base_url)
+    with pytest.raises(hf.GenerationError, match="error reading from server"):
+        async for _ in llm.astream_chat("one two three"):
+            pass
+    with pytest.raises(hf.GenerationError, match="backend failed mid-stream"):
+        async for _ in llm.astream_complete("one two three"):
+            pass
+    await llm.aclose()
+
+
+# A model still loading answers 503 `model_loading` with Retry-After. These tests rely on the
+# transport waiting for a loading server (today its retries, which honour Retry-After; later
+# the client's wait for a loading server): the answer comes once the fake stops loading.
+PATIENT = hf.RetryPolicy(attempts=30)  # Retry-After is 1 s: up to ~30 s of loading
+
+
+def test_a_model_still_loading_is_waited_for(fake_localai: FakeLocalAI) -> None:
+    fake_localai.loading = True
+    llm = hf.LocalAI("smollm2", base_url=fake_localai.base_url, retry=PATIENT)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        answer = pool.submit(llm.chat, "hi")
+        assert fake_localai.loading_answered.wait(WAIT)
+        fake_localai.finish_loading()
+        assert answer.result(timeout=WAIT).text == "You said: hi"
+    refused = [r for r in fake_localai.requests if r.path == "/v1/chat/completions"]
+    assert len(refused) >= 2  # the 503 was answered, then the request was sent again
+
+
+async def test_a_model_still_loading_is_waited_for_async(fake_localai: FakeLocalAI) -> None:
+    fake_localai.loading = True
+    llm = hf.LocalAI("smollm2", base_url=fake_localai.base_url, retry=PATIENT)
+    answer = asyncio.ensure_future(llm.acomplete("hi"))
+    assert await asyncio.to_thread(fake_localai.loading_answered.wait, WAIT)
+    fake_localai.finish_loading()
+    assert (await asyncio.wait_for(answer, WAIT)).text == "You said: hi"
+    await llm.aclose()
+
+
+def test_a_model_that_keeps_loading_is_a_busy_error(fake_localai: FakeLocalAI) -> None:
+    fake_localai.loading = True
+    llm = hf.LocalAI("smollm2", base_url=fake_localai.base_url, retry=hf.RetryPolicy(attempts=1))
+    with pytest.raises(hf.ServerBusyError, match="is loading") as caught:
+        llm.chat("hi")
+    assert caught.value.status == 503

@@ -190,16 +190,103 @@ def test_chat_after_load_keeps_the_loaded_context(fake_ollama: FakeOllama) -> No
     assert fake_ollama.last("/api/chat").json()["options"]["num_ctx"] == 1024
 
 
-def test_health_and_wait(fake_ollama: FakeOllama) -> None:
+def test_health_and_wait(fake_ollama: FakeOllama, refusing_url: str) -> None:
     llm = hf.Ollama(base_url=fake_ollama.base_url)
     assert llm.health()
     llm.wait_until_ready(timeout=5)
-    stopped = hf.Ollama(base_url="http://127.0.0.1:9")
+    assert fake_ollama.requests[-1].path == "/api/version"
+    stopped = hf.Ollama(base_url=refusing_url)
     with pytest.raises(hf.ServerNotRunningError, match="ollama serve"):
         stopped.models()
     with pytest.raises(hf.HomefireTimeoutError):
         stopped.wait_until_ready(timeout=0.6)
 
 
-async def test_async_wait(fake_ollama: FakeOllama) -> None:
-    await hf.Ollama(base_url=fake_ollama.base_url).await_until_ready(timeout=5)
+async def test_async_wait(fake_ollama: FakeOllama, refusing_url: str) -> None:
+    llm = hf.Ollama(base_url=fake_ollama.base_url)
+    await llm.await_until_ready(timeout=5)
+    assert fake_ollama.requests[-1].path == "/api/version"
+    await llm.aclose()
+    stopped = hf.Ollama(base_url=refusing_url)
+    with pytest.raises(hf.HomefireTimeoutError) as caught:
+        await stopped.await_until_ready(timeout=0.6)
+    assert caught.value.which == "ready"
+    await stopped.aclose()
+
+
+# --- Ollama's in-stream failures ------------------------------------------------------------
+
+
+def test_an_error_line_mid_stream_raises(fake_ollama: FakeOllama) -> None:
+    """A crashed runner: the stream had started (200), then an `{"error": ...}` line ends it."""
+    fake_ollama.fail_stream_after = 2
+    llm = hf.Ollama("smollm2:135m", base_url=fake_ollama.base_url)
+    for stream in (llm.stream_chat("one two three"), llm.stream_complete("one two three")):
+        with pytest.raises(hf.GenerationError, match=r"mid-stream.*running the model") as caught:
+            list(stream)
+        assert not isinstance(caught.value, hf.StreamInterruptedError)
+
+
+async def test_an_error_line_mid_stream_raises_async(fake_ollama: FakeOllama) -> None:
+    fake_ollama.fail_stream_after = 2
+    llm = hf.Ollama("smollm2:135m", base_url=fake_ollama.base_url)
+    with pytest.raises(hf.GenerationError, match=r"mid-stream.*running the model"):
+        async for _ in llm.astream_chat("one two three"):
+            pass
+    with pytest.raises(hf.GenerationError, match=r"mid-stream.*running the model"):
+        async for _ in llm.astream_complete("one two three"):
+            pass
+    await llm.aclose()
+
+
+async def test_a_failure_before_any_piece_is_the_status(fake_ollama: FakeOllama) -> None:
+    """Before anything was written, Ollama answers the error with status 500 instead."""
+    fake_ollama.fail_stream_after = 0
+    llm = hf.Ollama("smollm2:135m", base_url=fake_ollama.base_url)
+    with pytest.raises(hf.APIStatusError, match="running the model") as caught:
+        list(llm.stream_chat("hi"))
+    assert caught.value.status == 500
+    with pytest.raises(hf.APIStatusError, match="running the model"):
+        llm.complete("hi")
+    with pytest.raises(hf.APIStatusError, match="running the model"):
+        await llm.achat("hi")
+    await llm.aclose()
+
+
+# --- silent truncation on every path ----------------------------------------------------------
+
+
+LONG_PROMPT = "word " * 60
+
+
+def test_truncation_is_caught_on_the_completion_paths(fake_ollama: FakeOllama) -> None:
+    llm = hf.Ollama("smollm2:135m", base_url=fake_ollama.base_url, context_window=32)
+    with pytest.raises(hf.ContextOverflowError, match="num_ctx=32"):
+        llm.complete(LONG_PROMPT)
+    with pytest.raises(hf.ContextOverflowError, match="num_ctx=32"):
+        list(llm.stream_complete(LONG_PROMPT))
+    assert llm.complete("short").text == "You said: short"
+
+
+async def test_truncation_is_caught_async(fake_ollama: FakeOllama) -> None:
+    llm = hf.Ollama("smollm2:135m", base_url=fake_ollama.base_url, context_window=32)
+    history = [{"role": "user", "content": "word " * 20}] * 3
+    with pytest.raises(hf.ContextOverflowError, match="num_ctx=32"):
+        await llm.achat(history)
+    with pytest.raises(hf.ContextOverflowError):
+        async for _ in llm.astream_chat(history):
+            pass
+    with pytest.raises(hf.ContextOverflowError):
+        await llm.acomplete(LONG_PROMPT)
+    with pytest.raises(hf.ContextOverflowError):
+        async for _ in llm.astream_complete(LONG_PROMPT):
+            pass
+    warn = hf.Ollama(
+        "smollm2:135m", base_url=fake_ollama.base_url, context_window=32, on_truncation="warn"
+    )
+    with pytest.warns(ContextTruncatedWarning):
+        answer = await warn.acomplete(LONG_PROMPT)
+    assert answer.usage is not None and answer.usage.prompt_tokens == 32
+    assert (await llm.acomplete("short")).text == "You said: short"
+    await llm.aclose()
+    await warn.aclose()

@@ -1,4 +1,5 @@
-"""hf.Xinference's launch against a fake supervisor: one POST, failures said plainly."""
+"""hf.Xinference's launch against a fake supervisor: one POST, failures said plainly, the
+worker serving a model named, a worker that died said to be gone."""
 
 from __future__ import annotations
 
@@ -51,4 +52,25 @@ async def test_health_and_async_wait_use_the_same_check(fake: FakeXinference) ->
     llm = hf.Xinference(base_url=fake.base_url)
     assert llm.health() and await llm.ahealth()
     await llm.await_until_ready(timeout=5)
+    await llm.aclose()
+
+
+async def test_describe_names_the_worker_serving_the_model(fake: FakeXinference) -> None:
+    llm = hf.Xinference(base_url=fake.base_url)
+    llm.launch("smollm2-custom", model_uid="smol", poll_interval=0.01)
+    assert llm.describe().nodes == [fake.worker]
+    assert (await llm.adescribe("smol")).nodes == [fake.worker]
+    await llm.aclose()
+
+
+async def test_a_model_on_a_worker_that_died_raises_worker_lost(fake: FakeXinference) -> None:
+    llm = hf.Xinference(base_url=fake.base_url)
+    llm.launch("smollm2-custom", model_uid="smol", poll_interval=0.01)
+    fake.lost_worker = "127.0.0.3:38847"
+    with pytest.raises(hf.WorkerLostError, match=r"127\.0\.0\.3:38847.*Restart the worker") as info:
+        llm.describe()
+    assert info.value.worker == "127.0.0.3:38847" and info.value.status == 500
+    assert isinstance(info.value, hf.ServerNotRunningError)  # a router may pass the request on
+    with pytest.raises(hf.WorkerLostError):
+        await llm.aterminate()
     await llm.aclose()

@@ -1,9 +1,7 @@
-"""Fixtures for the router's tests: fake servers started and stopped per test, and an
-address that refuses connections."""
+"""Fixtures for the router's tests: fake servers started and stopped per test."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -25,11 +23,3 @@ def fake_server() -> Iterator[Callable[..., OpenAIFake]]:
     for fake in started:
         fake.release.set()
         fake.stop()
-
-
-@pytest.fixture
-def refusing_url() -> Iterator[str]:
-    """A loopback address that refuses connections: a port bound, held, and never listening."""
-    with socket.socket() as held:
-        held.bind(("127.0.0.1", 0))
-        yield f"http://127.0.0.1:{held.getsockname()[1]}"

@@ -75,7 +75,8 @@ class Healthy(Backend):
 class OpenAIFake(FakeServer):
     """An OpenAI-compatible server; `behaviour` decides how it treats chat requests:
 
-    answer   a whole answer (streamed when asked)
+    answer   a whole answer (streamed when asked); a call of the first tool when one is
+             required, as a server that calls tools itself does
     busy     503 "Loading model"
     drop     closes the connection without any answer
     cut      starts the answer, then closes the connection halfway
@@ -110,6 +111,8 @@ class OpenAIFake(FakeServer):
         if self.behaviour == "hold":
             self.entered.set()
             self.release.wait(HOLD_SECONDS)
+        if body.get("tools") and body.get("tool_choice") == "required":
+            return _tool_call(body)
         return chat_reply(body, self.models[0])
 
     def start(self, port: int = 0) -> OpenAIFake:
@@ -118,6 +121,21 @@ class OpenAIFake(FakeServer):
         # "drop" raises in the handler: the socket closes with no answer, and no traceback.
         self._httpd.handle_error = lambda request, address: None  # type: ignore[method-assign]
         return self
+
+
+def _tool_call(body: dict[str, Any]) -> Reply:
+    """A call of the first tool, with no arguments (streamed when asked)."""
+    name = body["tools"][0]["function"]["name"]
+    call = {"id": "call_1", "type": "function", "function": {"name": name, "arguments": "{}"}}
+    if body.get("stream"):
+        pieces = [
+            {"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, **call}]}}]},
+            {"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]},
+        ]
+        return Reply(200, stream=sse(pieces), content_type="text/event-stream")
+    message = {"role": "assistant", "content": None, "tool_calls": [call]}
+    choice = {"index": 0, "message": message, "finish_reason": "tool_calls"}
+    return Reply(200, {"id": "c", "object": "chat.completion", "choices": [choice]})
 
 
 def _cut(body: dict[str, Any]) -> Reply:

@@ -4,11 +4,12 @@ counted by the servers themselves."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_asyncio
 from routing_fakes import OpenAIFake, client, wait_for
 
 import homefire as hf
@@ -20,13 +21,14 @@ pytestmark = pytest.mark.unit
 FakeFactory = Callable[..., OpenAIFake]
 
 
-@pytest.fixture
-def built() -> Iterator[list[Any]]:
-    """Routers and LLMs made in a test, closed after it."""
+@pytest_asyncio.fixture(loop_scope="function")
+async def built() -> AsyncIterator[list[Any]]:
+    """Routers and LLMs made in a test, closed after it (async connections on the test's own
+    event loop, the only one that can close them)."""
     made: list[Any] = []
     yield made
     for item in reversed(made):
-        item.close()
+        await item.aclose()
 
 
 def route(built: list[Any], *urls: str, strategy: str = "fallback", **kwargs: Any) -> Router:

@@ -111,8 +111,9 @@ def test_bad_arguments_are_typed_errors() -> None:
         hf.ServerBusyError("loading", status=503),
         hf.HomefireTimeoutError("first_token", 1, "waiting for an answer"),
         hf.HomefireTimeoutError("connect", 1, "connecting"),
+        hf.HomefireTimeoutError("load", 1, "waiting for the server to load its model"),
     ],
-    ids=["refused", "503", "first-token-timeout", "connect-timeout"],
+    ids=["refused", "503", "first-token-timeout", "connect-timeout", "load-timeout"],
 )
 def test_fails_over_before_the_answer_begins(routers: list[Router], error: Any) -> None:
     a, b = Backend("a", error=error), Backend("b")
@@ -322,14 +323,14 @@ def test_health_checks_take_a_backend_out_and_back_in(routers: list[Router]) -> 
 
 def test_a_failing_backend_is_checked_with_growing_waits(routers: list[Router]) -> None:
     a = Healthy("a", ready=False)
-    make(routers, {"a": a}, health_interval=10, backoff=0.02, max_backoff=0.08)
+    make(routers, {"a": a}, health_interval=3600, backoff=0.02, max_backoff=0.08)
+    # six checks at all prove the waits stop growing at `max_backoff`: a healthy backend
+    # waits the whole hour-long health_interval between two
     wait_for(lambda: len(a.checks) >= 6, "six checks of a failing backend")
     gaps = [later - earlier for earlier, later in zip(a.checks, a.checks[1:], strict=False)]
-    # Waits double from `backoff` and stop growing at `max_backoff` (a healthy backend
-    # would have waited the whole health_interval).
+    # Waits double from `backoff` (lower bounds only: a busy machine can only lengthen them)
     for gap, least in zip(gaps, [0.02, 0.04, 0.08, 0.08, 0.08], strict=False):
         assert gap >= least * 0.9
-    assert max(gaps) < 10
 
 
 def test_a_failed_request_brings_the_next_check_forward(routers: list[Router]) -> None:

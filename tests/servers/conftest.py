@@ -23,3 +23,15 @@ def tiny_server() -> Iterator[LaunchedServer]:
     server = start_real_server(context_window=256)
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def front_server() -> Iterator[LaunchedServer]:
+    """`homefire serve` with the embedded model (its greedy defaults), embeddings on, and a
+    512-token context that a long prompt overflows."""
+    from homefire.servers.launch import launch
+
+    with launch(
+        context_window=512, n_threads=2, ready_timeout=120, extra_args=["--embeddings"]
+    ) as server:
+        yield server

@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -15,7 +14,6 @@ import pytest
 from realserver import smollm2_path, start_real_server
 
 import homefire as hf
-from homefire.protocols.llamacpp import Health
 from homefire.servers.launch import LaunchedServer, free_port, launch
 
 pytestmark = pytest.mark.integration
@@ -106,24 +104,23 @@ def _through(proxy: Proxy, server: LaunchedServer, **kwargs: object) -> hf.Llama
     return hf.Llamafile(base_url=f"http://127.0.0.1:{proxy.port}", api_key=server.api_key, **kwargs)
 
 
-def _read_then_kill(llm: hf.Llamafile, server: LaunchedServer, killed: list[float]) -> int:
+def _read_then_kill(llm: hf.Llamafile, server: LaunchedServer) -> int:
     """Read a long stream, SIGKILL the server after 5 pieces, keep reading; pieces read."""
     received = 0
     for _ in llm.stream_chat("Tell me a long story.", **LONG):
         received += 1
         if received == 5:
             server.process.kill()
-            killed.append(time.monotonic())
     return received
 
 
-def test_killed_server_mid_stream_raises_interrupted_quickly() -> None:
+def test_killed_server_mid_stream_raises_interrupted_at_once() -> None:
+    """The connection's end is noticed as it happens: waiting for the next chunk instead would
+    end in a timeout (HomefireTimeoutError), not StreamInterruptedError."""
     server = start_real_server(context_window=1024)
-    killed: list[float] = []
     try:
         with pytest.raises(hf.StreamInterruptedError) as caught:
-            _read_then_kill(server.llm(), server, killed)
-        assert time.monotonic() - killed[0] < 5
+            _read_then_kill(server.llm(), server)
         assert "cut off" in str(caught.value)
     finally:
         server.stop()
@@ -134,11 +131,9 @@ def test_stall_between_chunks_fires_that_timeout(
 ) -> None:
     proxy = proxy_factory(limit=3000, cut=False)
     llm = _through(proxy, real_server, timeouts=hf.Timeouts(between_chunks=1.0))
-    started = time.monotonic()
     with pytest.raises(hf.HomefireTimeoutError) as caught:
         list(llm.stream_chat("Tell me a long story.", **LONG))
     assert caught.value.which == "between_chunks"
-    assert time.monotonic() - started < 10
 
 
 def test_stall_before_headers_fires_first_token(
@@ -184,45 +179,46 @@ async def test_async_cut_connection_is_interrupted(
             pass
 
 
-def test_port_answers_503_while_loading_then_ready() -> None:
-    port = free_port()
-    env = {**os.environ, "HOMEFIRE_API_KEY": "k"}
-    argv = [
-        sys.executable,
-        "-m",
-        "homefire.servers.serve",
-        str(smollm2_path()),
-        "--port",
-        str(port),
-    ]
-    process = subprocess.Popen(
-        [*argv, "--threads", "2"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+def _serve(port: int) -> subprocess.Popen[bytes]:
+    argv = [sys.executable, "-m", "homefire.servers.serve", str(smollm2_path())]
+    return subprocess.Popen(
+        [*argv, "--port", str(port), "--threads", "2"],
+        env={**os.environ, "HOMEFIRE_API_KEY": "k"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
-    llm = hf.Llamafile(base_url=f"http://127.0.0.1:{port}", api_key="k")
-    seen: list[Health] = []
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                state = llm.server_health()
-            except hf.ServerNotRunningError:
-                time.sleep(0.005)
+
+
+def test_port_answers_once_loaded_and_stops_cleanly() -> None:
+    """`homefire serve` listens at once and is ready once its model is loaded. (The loading
+    state in between lasts milliseconds here; homefire's handling of it is tested against a
+    fake server held in that state: tests/providers/test_llamafile_loading.py.)"""
+    for _attempt in range(3):  # the port is probed free, then bound by the child: retry a race
+        port = free_port()
+        process = _serve(port)
+        llm = hf.Llamafile(base_url=f"http://127.0.0.1:{port}", api_key="k")
+        try:
+            llm.wait_until_ready(timeout=60)
+        except hf.HomefireTimeoutError:
+            exited = process.poll() is not None and process.stderr is not None
+            if exited and b"in use" in process.stderr.read().lower():  # type: ignore[union-attr]
+                llm.close()
                 continue
-            seen.append(state)
-            if state.ready:
-                break
-            time.sleep(0.005)
-        llm.wait_until_ready(timeout=60)
-        assert llm.health() is True
-        assert any(not s.ready and s.status == "Loading model" for s in seen), seen
+            raise
+        break
+    try:
+        state = llm.server_health()
+        assert state.ready and llm.health() is True
     finally:
         llm.close()
         process.terminate()
         assert process.wait(10) == 0
+        if process.stderr is not None:
+            process.stderr.close()
 
 
-def test_wait_until_ready_times_out_when_nothing_comes() -> None:
-    llm = hf.Llamafile(base_url=f"http://127.0.0.1:{free_port()}")
+def test_wait_until_ready_times_out_when_nothing_comes(refusing_url: str) -> None:
+    llm = hf.Llamafile(base_url=refusing_url)
     with pytest.raises(hf.HomefireTimeoutError) as caught:
         llm.wait_until_ready(timeout=0.3)
     assert caught.value.which == "ready"

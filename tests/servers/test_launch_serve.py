@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stat
+import subprocess
 import sys
 from pathlib import Path
 
@@ -22,9 +23,14 @@ for flag in ("-m", "--host", "--port", "--parallel", "-c", "-t"):
     parser.add_argument(flag)
 args = parser.parse_args()
 os.environ["{API_KEY_ENV}"] = os.environ["LLAMA_API_KEY"]
-ctx = str(int(args.c) // int(args.parallel))
 argv = [sys.executable, "-m", "homefire.servers.serve", args.m, "--host", args.host,
-        "--port", args.port, "--parallel", args.parallel, "--ctx", ctx, "--threads", args.t]
+        "--port", args.port, "--threads", args.t]
+# llama-server splits -c between the slots of an explicit --parallel; without it, its
+# slots share all -c tokens, as homefire's do.
+if args.parallel:
+    argv += ["--parallel", args.parallel, "--ctx", str(int(args.c) // int(args.parallel))]
+else:
+    argv += ["--ctx", args.c]
 os.execv(sys.executable, argv)
 """
 
@@ -74,3 +80,32 @@ def test_launch_runs_a_llama_server_binary_with_its_key(tmp_path: Path) -> None:
             hf.Llamafile(base_url=server.base_url).complete("Hi", max_tokens=1)
     assert not server.running
     assert log.stat().st_size > 0
+
+
+@pytest.mark.integration
+def test_serve_checks_the_model_file_before_llama_cpp_sees_it(tmp_path: Path) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my shopping list")
+    truncated = tmp_path / "truncated.gguf"
+    with smollm2_path().open("rb") as model:
+        truncated.write_bytes(model.read(1 << 20))
+    for bad in (notes, truncated):
+        done = subprocess.run(
+            [sys.executable, "-m", "homefire.cli", "serve", str(bad), "--port", "0"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 1, done.stderr
+        assert "bad model file" in done.stderr
+        assert "Traceback" not in done.stderr and "llama_model_load" not in done.stderr
+
+
+@pytest.mark.integration
+def test_serve_takes_the_planner_and_cache_settings() -> None:
+    args = ["--ctx", "auto", "--n-gpu-layers", "auto", "--kv-type", "q8_0", "--parallel", "2"]
+    with launch(n_threads=2, extra_args=args) as server, server.llm() as llm:
+        props = llm.props()
+        assert props.total_slots == 2
+        assert 32 <= props.n_ctx <= 8192  # planned for this machine, within the trained context
+        assert llm.complete("Once upon a time", max_tokens=2).usage.completion_tokens == 2  # type: ignore[union-attr]

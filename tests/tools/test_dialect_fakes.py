@@ -5,19 +5,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pydantic
 import pytest
 
 import homefire as hf
+from components import require_samples
 from fakes._server import FakeServer, Reply, Request, ndjson, sse
 from homefire.protocols import openai
 
 pytestmark = pytest.mark.unit
 
-SAMPLES = Path(__file__).resolve().parents[2] / ".." / "shared" / "reference" / "samples"
 ARGUMENTS = '{"city": "Paris"}'
 THOUGHT = "Let me think."
 ANSWER = "It is sunny."
@@ -165,9 +164,7 @@ def backend(request: pytest.FixtureRequest) -> Iterator[tuple[Any, hf.LLM]]:
 
 def reference_call() -> tuple[str, dict[str, Any]]:
     """The call llama.cpp's server returned in the recorded traffic."""
-    path = SAMPLES / "llama_server_tools" / "tools_prefill.body"
-    if not path.is_file():
-        pytest.skip(f"recorded samples not found at {path}")
+    path = require_samples() / "llama_server_tools" / "tools_prefill.body"
     (call,) = openai.parse_chat(json.loads(path.read_text())).message.tool_calls
     return call.name, call.arguments
 

@@ -106,8 +106,12 @@ def test_tool_choice_none_strips_tools_and_rewrites_history(scripted: Any) -> No
     response = llm.chat(history, tools=[get_weather], tool_choice="none")
     assert response.text == "Plain answer."
     assert "json_schema" not in llm.options[0]
-    assert '(I called the tool get_weather with {"city": "Rome"}.)' in llm.prompts[0]
-    assert "Result of tool get_weather (call c1):\n25 C" in llm.prompts[0]
+    prompt = llm.prompts[0]
+    assert 'Facts you looked up for the user:\n- get_weather(city="Rome"): 25 C' in prompt
+    assert "I called" not in prompt and "c1" not in prompt
+    assert prompt.rstrip().endswith("Weather in Rome?") or prompt.index("Weather in Rome?") > (
+        prompt.index("Facts you looked up")
+    )
 
 
 def test_bad_json_is_a_clear_error(scripted: Any) -> None:
@@ -136,10 +140,31 @@ def test_chat_with_tools_runs_the_loop(scripted: Any) -> None:
     llm = scripted([CALL, json.dumps({"content": "It is 25 C in Paris."})])
     response = llm.chat_with_tools("Weather in Paris?", [get_weather], tool_choice="required")
     assert response.text == "It is 25 C in Paris."
-    assert "25 C in Paris" in llm.prompts[1]
-    assert '{"name": "get_weather", "arguments": {"city": "Paris"}}' in llm.prompts[1]
-    assert "if they answer the request" in llm.prompts[1]
+    assert (
+        'Facts you already looked up with these tools:\n- get_weather(city="Paris"): 25 C in Paris'
+        in (llm.prompts[1])
+    )
+    assert '{"name": "get_weather"' not in llm.prompts[1]
+    assert "If they answer the request" in llm.prompts[1]
     assert llm.options[1]["json_schema"]["anyOf"][-1]["required"] == ["content"]
+
+
+def test_a_repeated_call_is_not_run_again_and_the_answer_is_asked_for(scripted: Any) -> None:
+    ran: list[str] = []
+
+    def weather(city: str) -> str:
+        """Get the weather for a city."""
+        ran.append(city)
+        return "sunny"
+
+    call = json.dumps({"name": "weather", "arguments": {"city": "Paris"}})
+    llm = scripted([call, call, "It is sunny in Paris."])
+    response = llm.chat_with_tools("Weather in Paris?", [weather])
+    assert response.text == "It is sunny in Paris."
+    assert ran == ["Paris"]
+    assert len(llm.prompts) == 3
+    assert "json_schema" not in llm.options[2]
+    assert 'weather(city="Paris"): sunny' in llm.prompts[2]
 
 
 def test_chat_with_tools_last_turn_must_answer(scripted: Any) -> None:

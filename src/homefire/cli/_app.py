@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from homefire._version import __version__
-from homefire.cli._common import debug_option, render_error
+from homefire.cli._common import debug_option, render_bug, render_error
 from homefire.errors import HomefireError, NotSupportedError
 
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -64,12 +64,47 @@ class LazyGroup(click.Group):
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as exc:
+            raise _UsageError(exc) from exc
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except HomefireError as exc:
             render_error(exc, ctx)
             ctx.exit(1)
+        except _UsageError:
+            raise
+        except click.UsageError as exc:
+            raise _UsageError(exc) from exc
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:  # no traceback for a user: one line, and --debug for more
+            render_bug(exc, ctx)
+            ctx.exit(1)
+
+
+class _UsageError(click.UsageError):
+    """A mistyped command line, shown like every other error: `error: ...` first, then where
+    to read how the command is used."""
+
+    def __init__(self, original: click.UsageError) -> None:
+        super().__init__(original.format_message(), original.ctx)
+
+    def show(self, file: Any = None) -> None:
+        text = self.message[:1].lower() + self.message[1:]
+        click.secho(f"error: {text}", fg="red", err=True)
+        if self.ctx is not None:
+            click.echo(f"Try '{self.ctx.command_path} --help' for help.", err=True)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from homefire.cli._common import debug_option
+from homefire.cli._common import ApiKey, api_key_option, debug_option, server_options
+from homefire.cli._words import argument, option
 
 if TYPE_CHECKING:
     from rich.console import Console, JustifyMethod, RenderableType
@@ -62,7 +63,7 @@ def _str_list(_ctx: click.Context, param: click.Parameter, value: str | None) ->
 
 
 @click.command()
-@click.argument("targets", nargs=-1)
+@argument("targets", nargs=-1, sets=("spec", "base_url", "model_path"))
 @click.option(
     "-p",
     "--prompt-tokens",
@@ -95,27 +96,39 @@ def _str_list(_ctx: click.Context, param: click.Parameter, value: str | None) ->
     metavar="N,N,...",
     help="Requests sent at once; one row per level.",
 )
-@click.option(
-    "-t", "--threads", callback=_int_list, metavar="N,N,...", help="CPU threads (in-process)."
+@option(
+    "-t",
+    "--threads",
+    callback=_int_list,
+    metavar="N,N,...",
+    sets=("n_threads",),
+    help="CPU threads (in-process).",
 )
-@click.option(
+@option(
     "--n-gpu-layers",
     "--ngl",
     callback=_int_list,
     metavar="N,N,...",
     help="Layers offloaded to the GPU (in-process).",
 )
-@click.option(
-    "-c", "--ctx", callback=_int_list, metavar="N,N,...", help="Context window (in-process)."
+@option(
+    "-c",
+    "--ctx",
+    callback=_int_list,
+    metavar="N,N,...",
+    sets=("context_window",),
+    help="Context window (in-process).",
 )
-@click.option(
+@option(
     "--kv-type",
+    sets=("kv_cache_type",),
     callback=_str_list,
     metavar="T,T,...",
     help="KV cache type: f16, q8_0, q4_0, ... (in-process).",
 )
-@click.option(
+@option(
     "--parallel",
+    sets=("n_parallel",),
     callback=_int_list,
     metavar="N,N,...",
     help="Parallel slots sharing the KV cache (in-process, xllamacpp).",
@@ -134,6 +147,7 @@ def _str_list(_ctx: click.Context, param: click.Parameter, value: str | None) ->
     metavar="FILE",
     help="Chart throughput and time to first token per target (.png or .svg).",
 )
+@api_key_option
 @debug_option
 def command(
     targets: tuple[str, ...],
@@ -150,6 +164,7 @@ def command(
     no_warmup: bool,
     json_path: str | None,
     plot_path: str | None,
+    api_key: ApiKey,
 ) -> None:
     """Measure load time, time to first token, prompt and generation speed, and throughput
     at several concurrency levels, like llama-bench; list values to sweep settings."""
@@ -179,6 +194,7 @@ def command(
             n_parallel=parallel,
             engine=engine,
             warmup=not no_warmup,
+            api_key=_bench_key(targets, api_key),
             on_row=view.add,
             on_status=view.status,
         )
@@ -188,6 +204,15 @@ def command(
     if plot_path is not None:
         written = report.plot(plot_path)
         click.echo(f"plot written to {written}", err=True)
+
+
+def _bench_key(targets: tuple[str, ...], api_key: ApiKey) -> str | None:
+    """The key for the servers benched: `--api-key` always; HOMEFIRE_API_KEY where no target
+    has a key of its own."""
+    servers = [t for t in targets if not t.lower().startswith("llamacpp:")]
+    if api_key.explicit or all(server_options(t, api_key) for t in servers):
+        return api_key.value
+    return None
 
 
 class _LiveTable:

@@ -13,11 +13,20 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from homefire.cli._common import debug_option, render_error, resolve_llm, stderr_is_tty
+from homefire.cli._common import (
+    ApiKey,
+    api_key_option,
+    debug_option,
+    render_error,
+    resolve_llm,
+    stderr_is_tty,
+)
+from homefire.cli._words import option
 from homefire.errors import HomefireError
 from homefire.types import ChatMessage, ChatResponse, CompletionResponse, assistant, system, user
 
@@ -37,32 +46,56 @@ Ctrl-C while the model answers stops the answer."""
 DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
 
 
+def _gpu_layers(_ctx: click.Context, param: click.Parameter, value: str | None) -> int | str | None:
+    if value is None or value == "auto":
+        return value
+    try:
+        layers = int(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not a number of layers or auto", param=param
+        ) from None
+    if layers < -1:
+        raise click.BadParameter(f"{layers} is below -1 (-1 offloads every layer)", param=param)
+    return layers
+
+
 def _model_options(function: F) -> F:
     options = (
-        click.option(
+        option(
             "-m",
             "--model",
-            help="A .gguf file or an http(s) URL to one (default: the embedded model).",
+            sets=("model_path", "model_url", "url", "spec", "base_url"),
+            help="A .gguf file, an http(s) URL to one, a server's URL, a provider spec "
+            "(ollama:llama3.2) or a configured name (default: the embedded model).",
         ),
-        click.option(
+        option(
             "--engine",
             type=click.Choice(["xllamacpp", "llama-cpp-python"]),
             help="In-process engine.",
         ),
-        click.option(
+        option(
             "-t",
             "--temperature",
             type=click.FloatRange(min=0),
             help="Sampling temperature (0: greedy).",
         ),
-        click.option(
-            "-n", "--max-tokens", type=click.IntRange(min=1), help="Most tokens to generate."
-        ),
-        click.option(
+        option("-n", "--max-tokens", type=click.IntRange(min=1), help="Most tokens to generate."),
+        option(
             "-c",
+            "--ctx",
             "--context-window",
+            "context_window",
             type=click.IntRange(min=1),
-            help="Context size to load the model with.",
+            help="Context window (tokens) to load the model with, or to ask a server for.",
+        ),
+        option(
+            "--gpu-layers",
+            "--ngl",
+            "n_gpu_layers",
+            callback=_gpu_layers,
+            metavar="N|auto",
+            help="Layers to offload to the GPU (in-process; -1: all; auto: what fits).",
         ),
         click.option(
             "--json",
@@ -70,10 +103,11 @@ def _model_options(function: F) -> F:
             is_flag=True,
             help="Print one JSON object: text, finish_reason, usage, timings, model.",
         ),
+        api_key_option,
         debug_option,
     )
-    for option in reversed(options):
-        function = option(function)
+    for decorate in reversed(options):
+        function = decorate(function)
     return function
 
 
@@ -103,14 +137,18 @@ def chat(
     temperature: float | None,
     max_tokens: int | None,
     context_window: int | None,
+    n_gpu_layers: int | str | None,
     as_json: bool,
+    api_key: ApiKey,
 ) -> None:
     """Chat with a model. With PROMPT (or '-' for stdin), answer once; without, start a chat."""
     first = _read_prompt(prompt, pipe=not interactive)
     if as_json and (interactive or first is None):
         raise click.UsageError("--json answers one prompt: give it as an argument or on stdin")
     options = _generation_options(temperature, max_tokens)
-    with resolve_llm(model, engine, context_window=context_window) as llm:
+    with resolve_llm(
+        model, engine, api_key, context_window=context_window, n_gpu_layers=n_gpu_layers
+    ) as llm:
         history = [system(system_prompt)] if system_prompt else []
         if interactive or first is None:
             _repl(llm, history, first, options)
@@ -132,14 +170,18 @@ def complete(
     temperature: float | None,
     max_tokens: int | None,
     context_window: int | None,
+    n_gpu_layers: int | str | None,
     as_json: bool,
+    api_key: ApiKey,
 ) -> None:
     """Continue TEXT (or '-' to read it from stdin) and stream the continuation."""
     prompt = _read_prompt(text, pipe=True)
     if prompt is None:
         raise click.UsageError("give the text to complete, or '-' to read it from stdin")
     options = _generation_options(temperature, max_tokens)
-    with resolve_llm(model, engine, context_window=context_window) as llm:
+    with resolve_llm(
+        model, engine, api_key, context_window=context_window, n_gpu_layers=n_gpu_layers
+    ) as llm:
         if as_json:
             _print_json(llm.complete(prompt, **options), llm)
         elif _stream_to_stdout(llm.stream_complete(prompt, **options)).interrupted:
@@ -191,7 +233,7 @@ def _repl(
     if terminal:
         _enable_line_editing()
     keep = len(history)
-    _note(f"Chatting with {llm.metadata.model_name}. /help for commands, Ctrl-D to quit.")
+    _note(f"Chatting with {model_label(llm)}. /help for commands, Ctrl-D to quit.")
     pending = first
     while True:
         line = pending if pending is not None else _read_line(terminal)
@@ -228,6 +270,15 @@ def _repl(
             click.echo("(stopped)", err=True)
         else:
             _note(answer.stats())
+
+
+def model_label(llm: LLM) -> str:
+    """The model's name for a person: a model file's own name (the GGUF header's general.name
+    is often a training run's label), else the name the server gives it."""
+    path = getattr(llm, "model_path", None)
+    if isinstance(path, Path):
+        return path.name.removesuffix(".gguf")
+    return llm.metadata.model_name
 
 
 def _enable_line_editing() -> None:

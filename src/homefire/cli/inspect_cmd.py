@@ -8,18 +8,21 @@ from typing import Any
 import click
 
 from homefire.cli._common import debug_option
+from homefire.cli._words import argument
 
 
 @click.command("inspect")
-@click.argument("model", type=click.Path(dir_okay=True, path_type=str))
+@argument("model", required=False, sets=("path", "model_path"))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @debug_option
-def command(model: str, as_json: bool) -> None:
-    """Show what the GGUF file MODEL contains: architecture, size, context, heads, template."""
+def command(model: str | None, as_json: bool) -> None:
+    """Show what the GGUF file MODEL (default: the embedded model) contains: architecture,
+    size, context, heads, template."""
+    from homefire.modelfiles.embedded import embedded_model_path
     from homefire.modelfiles.gguf import read_model_file
     from homefire.planner.report import describe_model
 
-    facts = describe_model(read_model_file(model))
+    facts = describe_model(read_model_file(model if model is not None else embedded_model_path()))
     if as_json:
         click.echo(json.dumps(facts, indent=2))
         return

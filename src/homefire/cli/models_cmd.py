@@ -7,21 +7,37 @@ to stderr, only when it is a terminal.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any, TypeVar
 
 import click
 
-from homefire.cli._common import debug_option, loading, stderr_is_tty
-from homefire.llm.base import LLM
+from homefire.cli._common import (
+    ApiKey,
+    api_key_option,
+    connect_server,
+    debug_option,
+    loading,
+    stderr_is_tty,
+)
+from homefire.cli._words import argument, option
 from homefire.progress import Progress
 from homefire.types import ModelInfo
 
+F = TypeVar("F", bound=Callable[..., Any])
 
-def _connect(endpoint: str) -> LLM:
-    from homefire.servers.connect import connect
 
-    return connect(endpoint)
+_ENDPOINT = ("spec", "base_url")
+
+
+def _endpoint_argument(function: F) -> F:
+    return argument("endpoint", sets=_ENDPOINT)(function)
+
+
+def _model_argument(function: F) -> F:
+    return argument("model")(function)
 
 
 def _size(value: int | None) -> str:
@@ -87,35 +103,43 @@ def progress_bar(description: str) -> Iterator[Callable[[Progress], None]]:
 
 
 @click.command()
-@click.argument("endpoint")
+@_endpoint_argument
+@api_key_option
 @debug_option
-def models(endpoint: str) -> None:
+def models(endpoint: str, api_key: ApiKey) -> None:
     """List the models of ENDPOINT, with state, context, quantization and size."""
-    llm = _connect(endpoint)
-    try:
+    with connect_server(endpoint, api_key) as llm:
         listed = llm.models()
-    finally:
-        llm.close()
     click.echo(model_table(listed) if listed else "no models")
 
 
 @click.command()
-@click.argument("endpoint")
-@click.argument("model")
-@click.option("-c", "--context-length", type=click.IntRange(min=1), help="Context to load with.")
-@click.option("--gpu", help="GPU offload: LM Studio 0..1|max|off, Ollama layers, Xinference n_gpu.")
-@click.option("--ttl", type=click.IntRange(min=1), help="Unload after this many idle seconds.")
+@_endpoint_argument
+@_model_argument
+@option(
+    "-c",
+    "--ctx",
+    "--context-length",
+    "context_length",
+    type=click.IntRange(min=1),
+    sets=("context_window",),
+    help="Context (tokens) to load with.",
+)
+@option("--gpu", help="GPU offload: LM Studio 0..1|max|off, Ollama layers, Xinference n_gpu.")
+@option("--ttl", type=click.IntRange(min=1), help="Unload after this many idle seconds.")
+@api_key_option
 @debug_option
 def load(
-    endpoint: str, model: str, context_length: int | None, gpu: str | None, ttl: int | None
+    endpoint: str,
+    model: str,
+    context_length: int | None,
+    gpu: str | None,
+    ttl: int | None,
+    api_key: ApiKey,
 ) -> None:
     """Load (or launch) MODEL on ENDPOINT."""
-    llm = _connect(endpoint)
-    try:
-        with loading(f"Loading {model}…"):
-            info = llm.load(model, context_length=context_length, gpu=_gpu(gpu), ttl=ttl)
-    finally:
-        llm.close()
+    with connect_server(endpoint, api_key) as llm, loading(f"Loading {model}…"):
+        info = llm.load(model, context_length=context_length, gpu=_gpu(gpu), ttl=ttl)
     context = f" with a context of {info.context_length}" if info.context_length else ""
     click.echo(f"loaded {info.id}{context}")
 
@@ -129,33 +153,30 @@ def _gpu(value: str | None) -> float | int | str | None:
         raise click.BadParameter(
             f"{value!r} is not a number, max, off or auto", param_hint="--gpu"
         ) from None
+    if not math.isfinite(number) or number < 0:
+        raise click.BadParameter(f"{value!r} is not a number of 0 or more", param_hint="--gpu")
     return int(number) if number.is_integer() and number > 1 else number
 
 
 @click.command()
-@click.argument("endpoint")
-@click.argument("model")
+@_endpoint_argument
+@_model_argument
+@api_key_option
 @debug_option
-def unload(endpoint: str, model: str) -> None:
+def unload(endpoint: str, model: str, api_key: ApiKey) -> None:
     """Unload (or terminate) MODEL on ENDPOINT."""
-    llm = _connect(endpoint)
-    try:
+    with connect_server(endpoint, api_key) as llm:
         llm.unload(model)
-    finally:
-        llm.close()
     click.echo(f"unloaded {model}")
 
 
 @click.command()
-@click.argument("endpoint")
-@click.argument("model")
+@_endpoint_argument
+@_model_argument
+@api_key_option
 @debug_option
-def pull(endpoint: str, model: str) -> None:
+def pull(endpoint: str, model: str, api_key: ApiKey) -> None:
     """Download MODEL onto ENDPOINT (Ollama registry, LM Studio catalog, LocalAI gallery)."""
-    llm = _connect(endpoint)
-    try:
-        with progress_bar(f"pulling {model}") as update:
-            llm.pull(model, progress=update)
-    finally:
-        llm.close()
+    with connect_server(endpoint, api_key) as llm, progress_bar(f"pulling {model}") as update:
+        llm.pull(model, progress=update)
     click.echo(f"pulled {model}")

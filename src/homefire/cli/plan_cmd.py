@@ -3,58 +3,99 @@
 from __future__ import annotations
 
 import json
+import re
 
 import click
 
 from homefire.cli._common import debug_option
+from homefire.cli._words import argument, option
+
+
+def _sizes(
+    _ctx: click.Context, param: click.Parameter, value: tuple[str, ...] | str | None
+) -> tuple[int, ...] | int | None:
+    """Sizes in bytes; a bare number is refused, since 8 could mean 8 bytes or 8 GiB."""
+    from homefire.errors import InvalidParameterError
+    from homefire.planner import parse_size
+
+    def one(text: str) -> int:
+        if re.fullmatch(r"\s*[0-9]*\.?[0-9]+\s*", text):
+            number = text.strip()
+            raise click.BadParameter(
+                f"{number!r} has no unit; write {number}GiB (or {number}GB, {number}MiB)",
+                param=param,
+            )
+        try:
+            return parse_size(text, name=param.name or "size")
+        except InvalidParameterError as exc:
+            raise click.BadParameter(exc.problem, param=param) from None
+
+    if value is None:
+        return None
+    return tuple(one(v) for v in value) if isinstance(value, tuple) else one(value)
 
 
 @click.command("plan")
-@click.argument("model", type=click.Path(dir_okay=True, path_type=str))
-@click.option(
-    "--ctx", type=int, help="Context window to plan for (default: the largest that fits)."
+@argument("model", required=False, sets=("path", "model_path"))
+@option(
+    "--ctx",
+    type=click.IntRange(min=1),
+    sets=("context_window",),
+    help="Context window to plan for (default: the largest that fits).",
 )
-@click.option("--kv-type", help="KV cache type: f16, q8_0, q4_0, ... (default: f16, else q8_0).")
-@click.option(
+@option(
+    "--kv-type",
+    sets=("kv_cache_type",),
+    help="KV cache type: f16, q8_0, q4_0, ... (default: f16, else q8_0).",
+)
+@option(
     "--gpu-memory",
     multiple=True,
     metavar="SIZE",
+    callback=_sizes,
     help="Plan for a GPU with this much free memory, e.g. 24GiB; repeat for several GPUs.",
 )
-@click.option("--ram", metavar="SIZE", help="Plan for this much available RAM, e.g. 64GiB.")
-@click.option("--parallel", type=int, default=1, show_default=True, help="Sequences at once.")
-@click.option(
+@option(
+    "--ram", metavar="SIZE", callback=_sizes, help="Plan for this much available RAM, e.g. 64GiB."
+)
+@option(
+    "--parallel",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Sequences at once.",
+)
+@option(
     "--engine",
     type=click.Choice(["xllamacpp", "llama-cpp-python"]),
     default="xllamacpp",
     show_default=True,
     help="In-process engine to plan for (their compute buffers differ).",
 )
-@click.option("--no-gpu", is_flag=True, help="Plan for the CPU only, ignoring any GPU.")
+@option("--no-gpu", is_flag=True, help="Plan for the CPU only, ignoring any GPU.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @debug_option
 def command(
-    model: str,
+    model: str | None,
     ctx: int | None,
     kv_type: str | None,
-    gpu_memory: tuple[str, ...],
-    ram: str | None,
+    gpu_memory: tuple[int, ...],
+    ram: int | None,
     parallel: int,
     engine: str,
     no_gpu: bool,
     as_json: bool,
 ) -> None:
-    """Work out GPU layers, context, KV cache type and batch sizes that fit MODEL."""
-    from homefire.planner import detect_hardware, parse_size, plan
+    """Work out GPU layers, context, KV cache type and batch sizes that fit MODEL (default:
+    the embedded model)."""
+    from homefire.modelfiles.embedded import embedded_model_path
+    from homefire.planner import detect_hardware, plan
 
     hardware = detect_hardware().with_overrides(
-        gpu_memory=[]
-        if no_gpu
-        else [parse_size(m, name="--gpu-memory") for m in gpu_memory] or None,
-        ram=parse_size(ram, name="--ram") if ram is not None else None,
+        gpu_memory=[] if no_gpu else list(gpu_memory) or None, ram=ram
     )
     result = plan(
-        model,
+        model if model is not None else embedded_model_path(),
         context_window=ctx,
         kv_cache_type=kv_type,
         parallel=parallel,

@@ -2,21 +2,25 @@
 
 httpx underneath (sync and async), one connection pool per base URL and credentials, kept
 in a small registry so providers pointed at the same server reuse connections. On top:
-three timeouts that say which fired, retries only while nothing of the answer has arrived,
-an in-flight limit, and every transport failure turned into a homefire error.
+timeouts that say which fired (a total one that bounds the whole call, however the server
+trickles its answer), retries only while nothing of the answer has arrived, patience with a
+server that is still loading its model, an in-flight limit, and every transport failure
+turned into a homefire error.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json as _json
+import socket
 import threading
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -25,7 +29,6 @@ from homefire._version import __version__
 from homefire.errors import (
     HomefireError,
     HomefireTimeoutError,
-    InvalidParameterError,
     ProtocolError,
     ServerDisconnectedError,
     ServerError,
@@ -34,9 +37,12 @@ from homefire.errors import (
 )
 from homefire.http.config import RETRY_STATUSES, RetryPolicy, Timeouts
 from homefire.http.streams import NDJSONDecoder, SSEDecoder
-from homefire.protocols.errors import error_from_response
+from homefire.http.urls import check_base_url
+from homefire.http.watchdog import watchdog
+from homefire.protocols.errors import error_from_response, html_page, html_title, is_loading
 
 ErrorMapper = Callable[..., HomefireError]
+T = TypeVar("T")
 
 # Failures a new attempt may not meet and that cannot have run the request: nothing listening
 # yet. A kept-alive connection the server closed just as it was reused shows up as a
@@ -62,7 +68,7 @@ class Response:
 
     def json(self) -> Any:
         """The body as JSON; ProtocolError when it is not."""
-        return _decode_json(self.content, self.url)
+        return _decode_json(self.content, self.url, self.status, self.headers.get("location"))
 
     def json_or_text(self) -> Any:
         """The body as JSON when it is JSON, else as text: error bodies and health answers
@@ -70,19 +76,29 @@ class Response:
         return _json_or_text(self.content)
 
 
-def _decode_json(content: bytes, url: str) -> Any:
+def _decode_json(content: bytes, url: str, status: int = 200, location: str | None = None) -> Any:
+    """A successful answer's JSON; a redirect, an HTML page or anything else that is not JSON
+    raises an error saying what came instead."""
+    if 300 <= status < 400:
+        raise error_from_response(status, content, url=url, location=location)
     try:
         return _json.loads(content)
-    except ValueError:  # JSONDecodeError and UnicodeDecodeError
-        raise ProtocolError(
-            f"{url} answered with a body that is not JSON: {content[:200]!r}", url=url
-        ) from None
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested thousands deep
+        title = html_title(content)
+        what = (
+            html_page(title)
+            if title is not None
+            else f"a body that is not JSON: {content[:200]!r}"
+            if content
+            else "an empty body where JSON was expected"
+        )
+        raise ProtocolError(f"{url} answered with {what}", url=url) from None
 
 
 def _json_or_text(content: bytes) -> Any:
     try:
         return _json.loads(content)
-    except ValueError:
+    except (ValueError, RecursionError):
         return content.decode("utf-8", "replace")
 
 
@@ -91,15 +107,33 @@ def _json_or_text(content: bytes) -> Any:
 _PoolKey = tuple[str, tuple[tuple[str, str], ...]]
 
 
+@dataclass(eq=False)
+class _AsyncPool:
+    """One loop's client for one server, who uses it there, and what closes it with the loop."""
+
+    client: httpx.AsyncClient
+    users: set[int]
+    keeper: AsyncGenerator[None, None] | None = None
+    parking: asyncio.Future[None] | None = None
+
+
 class _Registry:
-    """One httpx client per (base URL, headers incl. auth); async ones also per event loop."""
+    """One httpx client per (base URL, headers incl. auth); async ones also per event loop.
+
+    An async client is closed on its own loop: by the last HTTPClient that used it there when
+    that one closes, or else when the loop shuts down (`asyncio.run` and every runner close the
+    async generators still open first, and each client has one parked until then). So an LLM
+    used from several loops in turn leaves no connection behind on any of them.
+    """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        # re-entrant: a client dropped without close() releases from its finalizer, which the
+        # garbage collector may run while this thread already holds the lock
+        self._lock = threading.RLock()
         self._sync: dict[_PoolKey, httpx.Client] = {}
         self._users: dict[_PoolKey, int] = {}
         self._async: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, dict[_PoolKey, httpx.AsyncClient]
+            asyncio.AbstractEventLoop, dict[_PoolKey, _AsyncPool]
         ] = weakref.WeakKeyDictionary()
 
     def acquire(self, key: _PoolKey) -> None:
@@ -116,41 +150,76 @@ class _Registry:
                     self._sync[key] = client
         return client
 
-    def async_client(self, key: _PoolKey) -> httpx.AsyncClient:
+    def async_client(self, key: _PoolKey, user: int) -> httpx.AsyncClient:
+        """The running loop's client for `key`, marked as used by `user` (an HTTPClient id)."""
         loop = asyncio.get_running_loop()
-        clients = self._async.get(loop)
-        if clients is None:
+        with self._lock:
+            clients = self._async.setdefault(loop, {})
+            pool = clients.get(key)
+            if pool is None:
+                pool = clients[key] = _AsyncPool(
+                    httpx.AsyncClient(headers=dict(key[1]), timeout=None), set()
+                )
+                pool.keeper = self._closed_with_loop(loop, key, pool)
+                # the loop's hooks take note of the generator; parked at its yield, it runs
+                # its `finally` when the loop shuts down (or when closed earlier, below)
+                pool.parking = asyncio.ensure_future(anext(pool.keeper))
+            pool.users.add(user)
+            return pool.client
+
+    async def _closed_with_loop(
+        self, loop: asyncio.AbstractEventLoop, key: _PoolKey, pool: _AsyncPool
+    ) -> AsyncGenerator[None, None]:
+        try:
+            yield
+        finally:
             with self._lock:
-                clients = self._async.setdefault(loop, {})
-        client = clients.get(key)
-        if client is None:
-            client = clients[key] = httpx.AsyncClient(headers=dict(key[1]), timeout=None)
-        return client
+                clients = self._async.get(loop)
+                if clients is not None and clients.get(key) is pool:
+                    del clients[key]
+            await pool.client.aclose()
 
     def release(
-        self, key: _PoolKey, loop: asyncio.AbstractEventLoop | None = None
-    ) -> tuple[httpx.Client | None, list[httpx.AsyncClient]]:
-        """Drop one user; when it was the last, hand back the clients to close.
+        self, key: _PoolKey, loop: asyncio.AbstractEventLoop | None = None, user: int = 0
+    ) -> tuple[httpx.Client | None, list[_AsyncPool]]:
+        """Drop one user; hand back what it was the last to use, to close.
 
         Async clients can only be closed on their own loop: those of `loop` are handed back,
-        the others are dropped for the garbage collector.
+        the others close when their loop shuts down.
         """
         with self._lock:
+            pools: list[_AsyncPool] = []
+            clients = self._async.get(loop) if loop is not None else None
+            pool = clients.get(key) if clients is not None else None
+            if clients is not None and pool is not None:
+                pool.users.discard(user)
+                if not pool.users:
+                    del clients[key]
+                    pools.append(pool)
             users = self._users.get(key, 0) - 1
             if users > 0:
                 self._users[key] = users
-                return None, []
+                return None, pools
             self._users.pop(key, None)
-            sync = self._sync.pop(key, None)
-            asyncs = [
-                client
-                for owner, clients in self._async.items()
-                if (client := clients.pop(key, None)) is not None and owner is loop
-            ]
-            return sync, asyncs
+            return self._sync.pop(key, None), pools
+
+
+async def _close_pool(pool: _AsyncPool) -> None:
+    if pool.parking is not None and not pool.parking.done():
+        pool.parking.cancel()  # never started: nothing to run at the loop's end either
+    if pool.keeper is not None:
+        await pool.keeper.aclose()  # parked: its `finally` closes the client
+    await pool.client.aclose()
 
 
 _registry = _Registry()
+
+
+def _release_sync(key: _PoolKey) -> None:
+    """Give one user's share of a pool back; close its blocking client if it was the last."""
+    sync, _ = _registry.release(key)
+    if sync is not None:
+        sync.close()
 
 
 # --- the client -------------------------------------------------------------------------------
@@ -172,15 +241,135 @@ class _Deadline:
             return phase
         return max(min(phase, self.end - time.monotonic()), 0.001)
 
+    def expired(self) -> bool:
+        return self.end is not None and time.monotonic() >= self.end
+
+    def left(self) -> float:
+        """Seconds until the total deadline (call only when there is one)."""
+        assert self.end is not None
+        return max(self.end - time.monotonic(), 0.0)
+
+    def over(self, what: str) -> HomefireTimeoutError:
+        assert self.total is not None
+        return HomefireTimeoutError("total", self.total, what)
+
     def check(self, url: str) -> None:
         """Raise the total timeout once it has passed (reads alone cannot see it mid-stream)."""
-        if self.end is not None and self.total is not None and time.monotonic() > self.end:
-            raise HomefireTimeoutError("total", self.total, f"reading the stream from {url}")
+        if self.end is not None and time.monotonic() > self.end:
+            raise self.over(f"reading the stream from {url}")
 
     def which(self, phase: str) -> tuple[str, float]:
         if self.end is not None and self.total is not None and time.monotonic() >= self.end - 0.01:
             return "total", self.total
         return phase, self.first if phase == "first_token" else self.between
+
+
+def _shut(response: httpx.Response) -> None:
+    """Shut the answer's connection down: a read blocked on it returns at once."""
+    stream = response.extensions.get("network_stream")
+    sock = stream.get_extra_info("socket") if stream is not None else None
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+@contextmanager
+def _cut_off(response: httpx.Response, deadline: _Deadline) -> Iterator[None]:
+    """Hold the total deadline over reading `response`: a read that keeps receiving a byte at
+    a time never times out on its own, so the watchdog ends the connection when time is up."""
+    if deadline.end is None:
+        yield
+        return
+    alarm = watchdog.arm(deadline.end, lambda: _shut(response))
+    try:
+        yield
+    finally:
+        watchdog.disarm(alarm)
+
+
+async def _within(chunks: AsyncIterator[bytes], deadline: _Deadline) -> AsyncIterator[bytes]:
+    """`chunks`, each awaited no longer than the total deadline allows."""
+    iterator = aiter(chunks)
+    while True:
+        async with asyncio.timeout(deadline.left()):
+            try:
+                chunk = await anext(iterator)
+            except StopAsyncIteration:
+                return
+        yield chunk
+
+
+class _Retries:
+    """Whether to send a call again, and after how long: while nothing of the answer came
+    (up to `RetryPolicy.attempts`), and while the server says it is loading its model (up to
+    `Timeouts.load`, however many attempts that takes, unless the policy allows one attempt
+    only), never past the total deadline."""
+
+    __slots__ = (
+        "deadline",
+        "enabled",
+        "load_limit",
+        "loading_since",
+        "loading_waits",
+        "policy",
+        "tries",
+        "url",
+    )
+
+    def __init__(self, client: HTTPClient, deadline: _Deadline, url: str, enabled: bool) -> None:
+        self.policy = client.retry
+        self.load_limit = client.timeouts.load
+        self.deadline = deadline
+        self.url = url
+        self.enabled = enabled
+        self.tries = 1
+        self.loading_since: float | None = None
+        self.loading_waits = 0
+
+    def after_error(self, exc: Exception) -> float | None:
+        """The wait before the next attempt after a transport failure, or None to give up."""
+        if not self.enabled or self.tries >= self.policy.attempts:
+            return None
+        if not isinstance(exc, _RETRY_ERRORS) and not (
+            isinstance(exc, httpx.RemoteProtocolError) and _NO_ANSWER in str(exc)
+        ):
+            return None
+        self.tries += 1
+        return self._fits(self.policy.delay(self.tries - 1))
+
+    def after_status(self, status: int, headers: Mapping[str, str], content: bytes) -> float | None:
+        """The wait before the next attempt after an error status, or None to give up."""
+        if not self.enabled or status not in RETRY_STATUSES:
+            return None
+        if self.policy.attempts == 1:
+            return None
+        retry_after = headers.get("retry-after")
+        if status == 503 and is_loading(_json_or_text(content)):
+            return self._loading(retry_after)
+        if self.tries >= self.policy.attempts:
+            return None
+        self.tries += 1
+        return self._fits(self.policy.delay(self.tries - 1, retry_after))
+
+    def _loading(self, retry_after: str | None) -> float:
+        now = time.monotonic()
+        if self.loading_since is None:
+            self.loading_since = now
+        left = self.loading_since + self.load_limit - now
+        what = f"waiting for {self.url} to finish loading its model"
+        if left <= 0:
+            raise HomefireTimeoutError("load", self.load_limit, what)
+        self.loading_waits += 1
+        wait = min(self.policy.delay(self.loading_waits, retry_after), left)
+        if self._fits(wait) is None:
+            raise self.deadline.over(what)
+        return wait
+
+    def _fits(self, wait: float) -> float | None:
+        """`wait`, unless sleeping it would run past the total deadline."""
+        if self.deadline.end is not None and time.monotonic() + wait >= self.deadline.end:
+            return None
+        return wait
 
 
 class HTTPClient:
@@ -203,14 +392,10 @@ class HTTPClient:
         retry: RetryPolicy = RetryPolicy(),  # noqa: B008
         max_concurrency: int | None = None,
         error_mapper: ErrorMapper = error_from_response,
-        start_hint: str = "start the server, or pass the base_url it listens on",
+        start_hint: str = "start the server, or check its address (base_url=)",
     ) -> None:
-        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
-            raise InvalidParameterError(
-                "base_url", f"must be an http:// or https:// URL, got {base_url!r}"
-            )
+        self.base_url = check_base_url(base_url)
         integer("max_concurrency", max_concurrency, low=1, optional=True)
-        self.base_url = base_url.rstrip("/")
         self.timeouts = timeouts
         self.retry = retry
         self.max_concurrency = max_concurrency
@@ -221,6 +406,9 @@ class HTTPClient:
             merged["Authorization"] = f"Bearer {api_key}"
         self._key: _PoolKey = (self.base_url, tuple(sorted(merged.items())))
         _registry.acquire(self._key)
+        # a client dropped without close() still gives its share of the pool back, so the
+        # last one gone closes the connections instead of leaving sockets open until exit
+        self._release = weakref.finalize(self, _release_sync, self._key)
         self._closed = False
         self._slots = (
             threading.BoundedSemaphore(max_concurrency) if max_concurrency is not None else None
@@ -321,18 +509,6 @@ class HTTPClient:
         """The homefire error this client raises for an error `response` from `request`."""
         return self._status_error(response.status, response.content, response.url)
 
-    def _should_retry(self, attempt: int, exc: Exception | None, status: int | None) -> bool:
-        if attempt >= self.retry.attempts:
-            return False
-        if exc is not None:
-            return isinstance(exc, _RETRY_ERRORS) or (
-                isinstance(exc, httpx.RemoteProtocolError) and _NO_ANSWER in str(exc)
-            )
-        return status in RETRY_STATUSES
-
-    def _delay(self, attempt: int, headers: Mapping[str, str] | None) -> float:
-        return self.retry.delay(attempt, headers.get("retry-after") if headers else None)
-
     # --- sync -----------------------------------------------------------------------------
 
     def _attempt(
@@ -347,7 +523,11 @@ class HTTPClient:
         if stream and response.status_code < 400:
             return response
         try:
-            response.read()
+            if deadline.end is None:
+                response.read()
+            else:
+                with _cut_off(response, deadline):
+                    response.read()
         except httpx.HTTPError as exc:
             raise _body_error(exc, response, deadline) from None
         finally:
@@ -368,9 +548,8 @@ class HTTPClient:
         url = self.url(path)
         deadline = _Deadline(self.timeouts, timeout)
         client = _registry.sync_client(self._key)
-        attempt = 0
+        retries = _Retries(self, deadline, url, retry)
         while True:
-            attempt += 1
             request = client.build_request(
                 method, url, json=json, params=params, timeout=self._timeout(deadline)
             )
@@ -378,14 +557,14 @@ class HTTPClient:
                 with self._slot(deadline):
                     response = self._attempt(client, request, deadline, stream=False)
             except httpx.HTTPError as exc:
-                if retry and self._should_retry(attempt, exc, None):
-                    time.sleep(self._delay(attempt, None))
-                    continue
-                raise self._transport_error(exc, url, deadline) from None
-            if retry and self._should_retry(attempt, None, response.status_code):
-                time.sleep(self._delay(attempt, response.headers))
+                if (wait := retries.after_error(exc)) is None:
+                    raise self._transport_error(exc, url, deadline) from None
+                time.sleep(wait)
                 continue
-            return response
+            wait = retries.after_status(response.status_code, response.headers, response.content)
+            if wait is None:
+                return response
+            time.sleep(wait)
 
     def request(
         self,
@@ -405,7 +584,9 @@ class HTTPClient:
         url = str(response.url)
         if response.status_code >= 400:
             raise self._status_error(response.status_code, response.content, url)
-        return _decode_json(response.content, url)
+        return _decode_json(
+            response.content, url, response.status_code, response.headers.get("location")
+        )
 
     def send_json(
         self,
@@ -437,23 +618,22 @@ class HTTPClient:
     def _open_stream(self, path: str, body: Any, deadline: _Deadline) -> httpx.Response:
         url = self.url(path)
         client = _registry.sync_client(self._key)
-        attempt = 0
+        retries = _Retries(self, deadline, url, True)
         while True:
-            attempt += 1
             request = client.build_request("POST", url, json=body, timeout=self._timeout(deadline))
             try:
                 response = self._attempt(client, request, deadline, stream=True)
             except httpx.HTTPError as exc:
-                if self._should_retry(attempt, exc, None):
-                    time.sleep(self._delay(attempt, None))
-                    continue
-                raise self._transport_error(exc, url, deadline) from None
+                if (wait := retries.after_error(exc)) is None:
+                    raise self._transport_error(exc, url, deadline) from None
+                time.sleep(wait)
+                continue
             if response.status_code < 400:
                 return response
-            if self._should_retry(attempt, None, response.status_code):
-                time.sleep(self._delay(attempt, response.headers))
-                continue
-            raise self._status_error(response.status_code, response.content, url)
+            wait = retries.after_status(response.status_code, response.headers, response.content)
+            if wait is None:
+                raise self._status_error(response.status_code, response.content, url)
+            time.sleep(wait)
 
     def _stream(self, path: str, body: Any, decoder: _Decoder) -> Iterator[Any]:
         self._check_open()
@@ -466,19 +646,22 @@ class HTTPClient:
                 # From here on each read waits at most between_chunks: the request's timeout
                 # dict is read by httpcore when the body starts, so this is the place to set it.
                 response.request.extensions["timeout"]["read"] = deadline.read(deadline.between)
-                for chunk in response.iter_raw():
-                    received += len(chunk)
-                    yield from decoder.feed(chunk)
-                    if decoder.done:
-                        return
-                    deadline.check(url)
-                yield from decoder.finish()
+                with _cut_off(response, deadline):
+                    for chunk in response.iter_raw():
+                        received += len(chunk)
+                        yield from decoder.feed(chunk)
+                        if decoder.done:
+                            return
+                        deadline.check(url)
+                    yield from decoder.finish()
             except httpx.TimeoutException:
                 which, seconds = deadline.which("between_chunks")
                 raise HomefireTimeoutError(
                     which, seconds, f"waiting for the next chunk of the stream from {url}"
                 ) from None
             except httpx.HTTPError as exc:
+                if deadline.expired():
+                    raise deadline.over(f"reading the stream from {url}") from None
                 raise _interrupted(url, received, exc) from None
             finally:
                 response.close()
@@ -496,9 +679,7 @@ class HTTPClient:
         if self._closed:
             return
         self._closed = True
-        sync, _ = _registry.release(self._key)
-        if sync is not None:
-            sync.close()
+        self._release()
 
     # --- async ----------------------------------------------------------------------------
 
@@ -534,25 +715,30 @@ class HTTPClient:
         self._check_open()
         url = self.url(path)
         deadline = _Deadline(self.timeouts, timeout)
-        client = _registry.async_client(self._key)
-        attempt = 0
-        while True:
-            attempt += 1
-            request = client.build_request(
-                method, url, json=json, params=params, timeout=self._timeout(deadline)
-            )
-            try:
-                async with self._aslot(deadline):
-                    response = await self._aattempt(client, request, deadline, stream=False)
-            except httpx.HTTPError as exc:
-                if retry and self._should_retry(attempt, exc, None):
-                    await asyncio.sleep(self._delay(attempt, None))
+        retries = _Retries(self, deadline, url, retry)
+
+        async def attempts() -> httpx.Response:
+            client = _registry.async_client(self._key, id(self))
+            while True:
+                request = client.build_request(
+                    method, url, json=json, params=params, timeout=self._timeout(deadline)
+                )
+                try:
+                    async with self._aslot(deadline):
+                        response = await self._aattempt(client, request, deadline, stream=False)
+                except httpx.HTTPError as exc:
+                    if (wait := retries.after_error(exc)) is None:
+                        raise self._transport_error(exc, url, deadline) from None
+                    await asyncio.sleep(wait)
                     continue
-                raise self._transport_error(exc, url, deadline) from None
-            if retry and self._should_retry(attempt, None, response.status_code):
-                await asyncio.sleep(self._delay(attempt, response.headers))
-                continue
-            return response
+                headers, content = response.headers, response.content
+                if (wait := retries.after_status(response.status_code, headers, content)) is None:
+                    return response
+                await asyncio.sleep(wait)
+
+        if deadline.end is None:
+            return await attempts()
+        return await _bounded(attempts(), deadline, f"waiting for the answer from {url}")
 
     async def arequest(
         self,
@@ -605,35 +791,41 @@ class HTTPClient:
 
     async def _aopen_stream(self, path: str, body: Any, deadline: _Deadline) -> httpx.Response:
         url = self.url(path)
-        client = _registry.async_client(self._key)
-        attempt = 0
+        client = _registry.async_client(self._key, id(self))
+        retries = _Retries(self, deadline, url, True)
         while True:
-            attempt += 1
             request = client.build_request("POST", url, json=body, timeout=self._timeout(deadline))
             try:
                 response = await self._aattempt(client, request, deadline, stream=True)
             except httpx.HTTPError as exc:
-                if self._should_retry(attempt, exc, None):
-                    await asyncio.sleep(self._delay(attempt, None))
-                    continue
-                raise self._transport_error(exc, url, deadline) from None
+                if (wait := retries.after_error(exc)) is None:
+                    raise self._transport_error(exc, url, deadline) from None
+                await asyncio.sleep(wait)
+                continue
             if response.status_code < 400:
                 return response
-            if self._should_retry(attempt, None, response.status_code):
-                await asyncio.sleep(self._delay(attempt, response.headers))
-                continue
-            raise self._status_error(response.status_code, response.content, url)
+            wait = retries.after_status(response.status_code, response.headers, response.content)
+            if wait is None:
+                raise self._status_error(response.status_code, response.content, url)
+            await asyncio.sleep(wait)
 
     async def _astream(self, path: str, body: Any, decoder: _Decoder) -> AsyncIterator[Any]:
         self._check_open()
         deadline = _Deadline(self.timeouts, None)
         async with self._aslot(deadline):
-            response = await self._aopen_stream(path, body, deadline)
+            opening = self._aopen_stream(path, body, deadline)
+            if deadline.end is None:
+                response = await opening
+            else:
+                response = await _bounded(opening, deadline, f"waiting for {path} to answer")
             url = str(response.url)
             received = 0
+            chunks = response.aiter_raw()
+            if deadline.end is not None:
+                chunks = _within(chunks, deadline)
             try:
                 response.request.extensions["timeout"]["read"] = deadline.read(deadline.between)
-                async for chunk in response.aiter_raw():
+                async for chunk in chunks:
                     received += len(chunk)
                     for event in decoder.feed(chunk):
                         yield event
@@ -647,6 +839,10 @@ class HTTPClient:
                 raise HomefireTimeoutError(
                     which, seconds, f"waiting for the next chunk of the stream from {url}"
                 ) from None
+            except TimeoutError as exc:
+                if isinstance(exc, HomefireError):
+                    raise
+                raise deadline.over(f"reading the stream from {url}") from None
             except httpx.HTTPError as exc:
                 raise _interrupted(url, received, exc) from None
             finally:
@@ -663,11 +859,24 @@ class HTTPClient:
         if self._closed:
             return
         self._closed = True
-        sync, asyncs = _registry.release(self._key, asyncio.get_running_loop())
+        self._release.detach()
+        sync, pools = _registry.release(self._key, asyncio.get_running_loop(), id(self))
         if sync is not None:
             sync.close()
-        for client in asyncs:
-            await client.aclose()
+        for pool in pools:
+            await _close_pool(pool)
+
+
+async def _bounded(call: Awaitable[T], deadline: _Deadline, what: str) -> T:
+    """Await `call` within the total deadline (there must be one)."""
+    scope = asyncio.timeout(deadline.left())
+    try:
+        async with scope:
+            return await call
+    except TimeoutError:
+        if not scope.expired():
+            raise
+        raise deadline.over(what) from None
 
 
 def _body_error(
@@ -675,6 +884,8 @@ def _body_error(
 ) -> HomefireError:
     """The error for a whole (non-stream) answer whose body did not arrive in full."""
     url = str(response.url)
+    if deadline.expired():
+        return deadline.over(f"reading the answer from {url}")
     if isinstance(exc, httpx.TimeoutException):
         which, seconds = deadline.which("first_token")
         return HomefireTimeoutError(which, seconds, f"reading the answer from {url}")

@@ -25,20 +25,25 @@ class Timeouts:
     """How long to wait, in seconds, for each phase of a request.
 
     `first_token` runs until the response headers (or first byte) arrive and is generous
-    because a local server may be loading a model; `between_chunks` bounds each wait for
-    more of the body; `total`, when set, bounds the whole call.
+    because a large prompt may take long to read; `between_chunks` bounds each wait for
+    more of the body; `total`, when set, bounds the whole call, however the answer trickles
+    in. `load` is how long a server that answers "loading model" (503) is waited for,
+    polling with the retry policy's backoff: loading a large model takes minutes (0: not
+    at all).
     """
 
     connect: float = 5.0
     first_token: float = 600.0
     between_chunks: float = 120.0
     total: float | None = None
+    load: float = 600.0
 
     def __post_init__(self) -> None:
         seconds("timeouts.connect", self.connect)
         seconds("timeouts.first_token", self.first_token)
         seconds("timeouts.between_chunks", self.between_chunks)
         seconds("timeouts.total", self.total, optional=True)
+        seconds("timeouts.load", self.load, zero=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +51,10 @@ class RetryPolicy:
     """How often to retry a request that failed before any of the answer arrived.
 
     `attempts` counts the first try; waits grow from `backoff` by doubling up to
-    `max_backoff`, with jitter, unless the server's Retry-After says otherwise.
+    `max_backoff`, with jitter, unless the server's Retry-After says otherwise. A server
+    still loading its model is polled on the same curve for as long as `Timeouts.load`
+    allows, however many attempts that takes; `attempts=1` sends every call once (a router
+    that fails over to another server wants that).
     """
 
     attempts: int = 3

@@ -8,6 +8,7 @@ thread so the event loop never blocks.
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Self, Unpack
@@ -16,6 +17,7 @@ from homefire._bridge import iterate_in_thread, run_in_thread
 from homefire._validate import integer
 from homefire.errors import InvalidParameterError, NotSupportedError
 from homefire.llm import tool_prompting
+from homefire.llm.arguments import check_arguments
 from homefire.llm.embedding import as_texts, batched, checked_vectors
 from homefire.llm.reasoning import asplit_stream, keeps_tags, split_response, split_stream
 from homefire.llm.structured import (
@@ -36,7 +38,9 @@ from homefire.types import (
     LoadRequest,
     Messages,
     ModelInfo,
+    ToolCall,
     as_messages,
+    check_text,
 )
 
 if TYPE_CHECKING:
@@ -45,6 +49,10 @@ if TYPE_CHECKING:
 
 class LLM(ABC):
     """Chat and completion, sync and async, streaming or not, with per-call options."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Self:
+        check_arguments(cls, kwargs)
+        return super().__new__(cls)
 
     def __init__(self, defaults: GenerationOptions | None = None) -> None:
         self.default_options = defaults or GenerationOptions()
@@ -225,16 +233,21 @@ class LLM(ABC):
         """Call, run the requested tools, feed the results back, until the model answers.
 
         The first turn uses the given `tool_choice`, later ones "auto", and the last of
-        `max_turns` "none", so the loop always ends with an answer.
+        `max_turns` "none", so the loop always ends with an answer. A model that asks again
+        for calls it already has the results of is asked for its answer ("none") instead.
         """
         history = as_messages(messages)
         first_choice = kwargs.pop("tool_choice", "auto")
+        answered: set[str] = set()
         for turn in range(_turns(max_turns)):
             choice = _turn_choice(turn, max_turns, first_choice)
             response = self.chat(history, tools=tools, tool_choice=choice, **kwargs)
-            if not response.message.tool_calls:
+            calls = response.message.tool_calls
+            if not calls:
                 break
-            history += [response.message, *run_tool_calls(response.message.tool_calls, tools)]
+            if _repeats(calls, answered):
+                return self.chat(history, tools=tools, tool_choice="none", **kwargs)
+            history += [response.message, *run_tool_calls(calls, tools)]
         return response
 
     async def achat_with_tools(
@@ -247,13 +260,16 @@ class LLM(ABC):
         """`chat_with_tools` for async code; async tool functions are awaited."""
         history = as_messages(messages)
         first_choice = kwargs.pop("tool_choice", "auto")
+        answered: set[str] = set()
         for turn in range(_turns(max_turns)):
             choice = _turn_choice(turn, max_turns, first_choice)
             response = await self.achat(history, tools=tools, tool_choice=choice, **kwargs)
-            if not response.message.tool_calls:
+            calls = response.message.tool_calls
+            if not calls:
                 break
-            results = await arun_tool_calls(response.message.tool_calls, tools)
-            history += [response.message, *results]
+            if _repeats(calls, answered):
+                return await self.achat(history, tools=tools, tool_choice="none", **kwargs)
+            history += [response.message, *await arun_tool_calls(calls, tools)]
         return response
 
     def structured(
@@ -411,6 +427,15 @@ def _turn_choice(turn: int, max_turns: int, first_choice: str) -> str:
     return first_choice if turn == 0 else "auto"
 
 
+def _repeats(calls: Sequence[ToolCall], answered: set[str]) -> bool:
+    """Whether every call was answered before (and, if not, remember them as answered)."""
+    keys = {f"{call.name}:{json.dumps(call.arguments, sort_keys=True)}" for call in calls}
+    if keys <= answered:
+        return True
+    answered |= keys
+    return False
+
+
 def _turns(max_turns: Any) -> int:
     return integer("max_turns", max_turns, low=1)
 
@@ -418,4 +443,4 @@ def _turns(max_turns: Any) -> int:
 def _prompt(prompt: Any) -> str:
     if not isinstance(prompt, str):
         raise InvalidParameterError("prompt", f"must be a string, got {type(prompt).__name__}")
-    return prompt
+    return check_text("prompt", prompt)

@@ -3,9 +3,12 @@
 The tools are described in the system message, and the output is constrained by JSON schema
 to `{"name": ..., "arguments": {...}}` — for "required" or a named tool the schema admits
 nothing else, so the choice is enforced, not hoped for; "auto" also admits
-`{"content": "<answer>"}`. Earlier tool calls and results are rewritten as plain turns, since
-such templates cannot show them either. The JSON is parsed back into `message.tool_calls`,
-the same in `chat` and at the end of `stream_chat`.
+`{"content": "<answer>"}`. The JSON is parsed back into `message.tool_calls`, the same in
+`chat` and at the end of `stream_chat`.
+
+Such templates cannot show earlier tool calls and results either, so they leave the turns and
+go into the system message as facts looked up ("- get_weather(city="Paris"): sunny"): shown
+as turns of their own, a small model copies their wording instead of answering.
 """
 
 from __future__ import annotations
@@ -87,31 +90,38 @@ def tools_prompt(options: GenerationOptions) -> str:
     return "\n".join(lines)
 
 
-def _plain_history(messages: Sequence[ChatMessage], calls_as_json: bool) -> list[ChatMessage]:
-    """Tool turns as plain turns: calls as the JSON the model is asked for (or, when it must
-    answer in words, as a sentence it will not copy), results as user turns."""
-    out = []
+def _looked_up(messages: Sequence[ChatMessage]) -> tuple[list[ChatMessage], list[str]]:
+    """The conversation without its tool calls and results, and the results as facts."""
+    calls: dict[str, ToolCall] = {}
+    turns: list[ChatMessage] = []
+    facts: list[str] = []
     for message in messages:
         if message.role is MessageRole.TOOL:
-            label = f"Result of tool {message.name}" if message.name else "Tool result"
-            out.append(
-                ChatMessage(
-                    MessageRole.USER,
-                    f"{label} (call {message.tool_call_id}):\n{message.content or ''}",
-                )
-            )
+            call = calls.get(message.tool_call_id or "")
+            facts.append(f"- {_called(call, message.name)}: {message.content or ''}")
         elif message.tool_calls:
-            calls = [
-                json.dumps({"name": c.name, "arguments": c.arguments})
-                if calls_as_json
-                else f"(I called the tool {c.name} with {json.dumps(c.arguments)}.)"
-                for c in message.tool_calls
-            ]
-            text = "\n".join([message.content, *calls] if message.content else calls)
-            out.append(ChatMessage(MessageRole.ASSISTANT, text))
+            calls.update((call.id, call) for call in message.tool_calls)
+            if message.content:
+                turns.append(replace(message, tool_calls=[]))
         else:
-            out.append(message)
-    return out
+            turns.append(message)
+    return turns, facts
+
+
+def _called(call: ToolCall | None, name: str | None) -> str:
+    if call is None:
+        return f"the tool {name}" if name else "a tool"
+    arguments = ", ".join(f"{key}={json.dumps(value)}" for key, value in call.arguments.items())
+    return f"{call.name}({arguments})"
+
+
+def _with_note(turns: list[ChatMessage], note: str) -> list[ChatMessage]:
+    if turns and turns[0].role is MessageRole.SYSTEM:
+        return [
+            replace(turns[0], content=f"{turns[0].content or ''}\n\n{note}".strip()),
+            *turns[1:],
+        ]
+    return [ChatMessage(MessageRole.SYSTEM, note), *turns]
 
 
 def prepare(
@@ -119,25 +129,26 @@ def prepare(
 ) -> tuple[list[ChatMessage], GenerationOptions]:
     """The conversation and options to send in place of native tools."""
     plain = replace(options, tools=None, tool_choice=None)
+    turns, facts = _looked_up(messages)
     if options.tool_choice == "none" or not options.tools:
-        return _plain_history(messages, calls_as_json=False), plain
-    history = _plain_history(messages, calls_as_json=True)
+        if not facts:
+            return turns, plain
+        note = "Facts you looked up for the user:\n" + "\n".join(facts)
+        return _with_note(turns, note + "\nAnswer the user's question using these facts."), plain
     if options.json_schema is not None:
         raise NotSupportedError(
             "this backend has no native tool calling, and homefire's own needs the output "
             "constraint that json_schema also uses: pass tools or json_schema, not both"
         )
     note = tools_prompt(options)
-    if messages[-1].role is MessageRole.TOOL and options.tool_choice in (None, "auto"):
-        note += (
-            "\nThe tool results are in the conversation: if they answer the request, reply "
-            'now with {"content": "<your answer>"} instead of calling a tool again.'
-        )
-    if history[0].role is MessageRole.SYSTEM:
-        history[0] = replace(history[0], content=f"{history[0].content or ''}\n\n{note}".strip())
-    else:
-        history.insert(0, ChatMessage(MessageRole.SYSTEM, note))
-    return history, replace(plain, json_schema=tool_call_schema(options))
+    if facts:
+        note += "\nFacts you already looked up with these tools:\n" + "\n".join(facts)
+        if options.tool_choice in (None, "auto"):
+            note += (
+                '\nIf they answer the request, reply now with {"content": "<your answer>"} '
+                "instead of calling a tool again."
+            )
+    return _with_note(turns, note), replace(plain, json_schema=tool_call_schema(options))
 
 
 def _parse(text: str, finish_reason: str | None) -> tuple[str, list[ToolCall]]:

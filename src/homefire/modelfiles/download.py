@@ -4,12 +4,20 @@ Each URL gets its own folder in the cache (named by a hash of the URL), so two f
 share a name never overwrite each other. Bytes land in `<name>.part` and only become `<name>`
 once complete and verified, with an atomic rename; a lock file in the folder keeps concurrent
 downloads of the same URL, from threads or processes, from writing the same file at once.
+
+Complete means: as long as the server said (Content-Length), or matching `sha256`, or (a GGUF
+file) holding every tensor its header lists; a body that proves none of these is not kept.
+A resume asks for the rest only if the file is still the one the part came from (`If-Range`
+with the ETag or Last-Modified seen first); otherwise the server sends it whole. A page
+instead of a file (a login form for a gated model) is never kept under the file's name.
+A token for gated repositories goes in an `Authorization` header, and only there.
 """
 
 from __future__ import annotations
 
 import email.message
 import hashlib
+import json
 import os
 import re
 import sys
@@ -21,7 +29,13 @@ import httpx
 
 from homefire._validate import seconds
 from homefire._version import __version__
-from homefire.errors import ChecksumMismatchError, DownloadError, InvalidParameterError
+from homefire.errors import (
+    ChecksumMismatchError,
+    DownloadError,
+    InvalidParameterError,
+    MissingDependencyError,
+    ModelFileError,
+)
 
 ProgressCallback = Callable[[int, int | None], None]
 """Called as `progress(done_bytes, total_bytes_or_None)` while a download runs."""
@@ -31,6 +45,12 @@ _UNSAFE_CHARS = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
 _MAX_NAME_BYTES = 200
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-\d+/(\d+|\*)")
 _UNSATISFIED_RANGE = re.compile(r"bytes\s+\*/(\d+)")
+_TOKEN_VARIABLES = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
+_HUB_HOSTS = ("huggingface.co", "hf.co")
+_TOKEN_CHARS = re.compile(r"[!-~]+")  # printable ASCII without spaces: nothing to inject
+_HTML_START = re.compile(rb"\s*(<!--.*?-->\s*)*<(!doctype\s+html|html[\s>]|head[\s>])", re.I | re.S)
+_HTML_TITLE = re.compile(rb"<title[^>]*>(.*?)</title\s*>", re.I | re.S)
+_GGUF_MAGIC = b"GGUF"
 
 
 def download_model(
@@ -41,6 +61,7 @@ def download_model(
     filename: str | None = None,
     progress: bool | ProgressCallback = True,
     timeout: float = 30.0,
+    token: str | None = None,
 ) -> Path:
     """Download `url` into the cache (or reuse the cached copy) and return the file's path.
 
@@ -49,15 +70,19 @@ def download_model(
     `timeout` bounds connecting and each wait for more data, not the whole transfer.
     `progress=True` draws a bar on a terminal's stderr; a callable receives the byte counts.
     The cache is `cache_dir`, else `$HOMEFIRE_CACHE_DIR/models`, else the user cache folder.
+    `token` is sent as `Authorization: Bearer ...` (for gated Hugging Face repositories);
+    without it, `$HF_TOKEN` (or `$HUGGING_FACE_HUB_TOKEN`) is, to Hugging Face hosts only.
+    Neither is written to any message or log.
     """
     _check_url(url)
     expected = _check_sha256(sha256)
     _check_timeout(timeout)
     if not (isinstance(progress, bool) or callable(progress)):
         raise InvalidParameterError("progress", "must be True, False or a callable(done, total)")
+    secret = _token_for(url, token)
     name = _check_filename(filename) if filename is not None else _name_from_url(url)
     if name is None:
-        name = _name_from_server(url, timeout)
+        name = _name_from_server(url, timeout, secret)
 
     folder = _models_dir(cache_dir) / hashlib.sha256(url.encode()).hexdigest()[:16]
     try:
@@ -69,19 +94,27 @@ def download_model(
     target = folder / name
     with _locked(folder / ".lock"):
         if target.is_file():
-            if expected is None or _file_sha256(target) == expected:
+            if _reusable(target, expected):
                 return target
             target.unlink()
         part = folder / f"{name}.part"
         with _reporter(progress, name) as report:
-            _fetch(url, part, report, timeout)
+            whole = _fetch(url, part, report, timeout, secret)
         if expected is not None:
             actual = _file_sha256(part)
             if actual != expected:
-                part.unlink()
+                _forget(part)
                 raise ChecksumMismatchError(url, expected, actual)
+        _check_content(url, part, name, proven=whole or expected is not None)
         os.replace(part, target)
+        _validator_file(part).unlink(missing_ok=True)
     return target
+
+
+def _reusable(target: Path, expected: str | None) -> bool:
+    if expected is not None:
+        return _file_sha256(target) == expected
+    return not target.name.lower().endswith(".gguf") or _starts_with(target, _GGUF_MAGIC)
 
 
 # --- checking what the caller passed ------------------------------------------------------
@@ -112,6 +145,24 @@ def _check_sha256(sha256: object) -> str | None:
 
 def _check_timeout(timeout: object) -> None:
     seconds("timeout", timeout)
+
+
+def _token_for(url: str, token: object) -> str | None:
+    """The token to send: the argument, else the usual variables for Hugging Face hosts (a
+    token from the environment never goes to a host the caller did not mean it for)."""
+    if token is None:
+        host = httpx.URL(url).host
+        if not any(host == hub or host.endswith("." + hub) for hub in _HUB_HOSTS):
+            return None
+        token = next((os.environ[v] for v in _TOKEN_VARIABLES if os.environ.get(v)), None)
+        if token is None:
+            return None
+    if not isinstance(token, str) or not _TOKEN_CHARS.fullmatch(token.strip()):
+        # never echo the value: it is a secret, however malformed
+        raise InvalidParameterError(
+            "token", "must be a non-empty string of printable characters without spaces"
+        )
+    return token.strip()
 
 
 def _check_filename(filename: object) -> str:
@@ -145,14 +196,14 @@ def _name_from_url(url: str) -> str | None:
     return _safe_name(httpx.URL(url).path)
 
 
-def _name_from_server(url: str, timeout: float) -> str:
+def _name_from_server(url: str, timeout: float, token: str | None) -> str:
     """Ask the server (Content-Disposition) when the URL's path names no file."""
     with (
-        _client(timeout) as client,
+        _client(timeout, token) as client,
         _errors_as_download_error(url, None, timeout),
         client.stream("GET", url) as response,
     ):
-        _raise_for_status(response, url)
+        _raise_for_status(response, url, token)
         header = response.headers.get("content-disposition", "")
     parsed = email.message.Message()
     parsed["content-disposition"] = header
@@ -179,28 +230,76 @@ def _models_dir(cache_dir: str | os.PathLike[str] | None) -> Path:
 # --- the transfer ---------------------------------------------------------------------------
 
 
-def _client(timeout: float) -> httpx.Client:
-    # identity encoding: byte ranges and Content-Length then refer to the file itself
-    return httpx.Client(
-        timeout=httpx.Timeout(timeout),
-        follow_redirects=True,
-        headers={"user-agent": f"homefire/{__version__}", "accept-encoding": "identity"},
-    )
+def _client(timeout: float, token: str | None) -> httpx.Client:
+    # identity encoding: byte ranges and Content-Length then refer to the file itself.
+    # httpx drops the Authorization header on a redirect to another host (a CDN's signed URL).
+    headers = {"user-agent": f"homefire/{__version__}", "accept-encoding": "identity"}
+    if token is not None:
+        headers["authorization"] = f"Bearer {token}"
+    return httpx.Client(timeout=httpx.Timeout(timeout), follow_redirects=True, headers=headers)
 
 
-def _fetch(url: str, part: Path, report: ProgressCallback, timeout: float) -> None:
-    with _client(timeout) as client:
-        if not _transfer(client, url, part, report, timeout):
-            part.unlink(missing_ok=True)
-            _transfer(client, url, part, report, timeout)
+def _fetch(
+    url: str, part: Path, report: ProgressCallback, timeout: float, token: str | None
+) -> bool:
+    """Fill `part`; whether its size was proven whole by the server's own count."""
+    with _client(timeout, token) as client:
+        whole = _transfer(client, url, part, report, timeout, token)
+        if whole is None:
+            _forget(part)
+            whole = _transfer(client, url, part, report, timeout, token)
+        return bool(whole)
+
+
+def _validator_file(part: Path) -> Path:
+    return part.with_name(part.name + ".json")
+
+
+def _forget(part: Path) -> None:
+    """Drop a part file and what was known about the file it came from."""
+    part.unlink(missing_ok=True)
+    _validator_file(part).unlink(missing_ok=True)
+
+
+def _validator(part: Path) -> str | None:
+    """What identifies the file `part` holds the start of: its strong ETag, else its date."""
+    try:
+        seen = json.loads(_validator_file(part).read_text())
+    except (OSError, ValueError, RecursionError):
+        return None
+    value = seen.get("validator") if isinstance(seen, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _remember_validator(part: Path, response: httpx.Response) -> None:
+    etag = response.headers.get("etag", "")
+    validator = etag if etag and not etag.startswith("W/") else None
+    validator = validator or response.headers.get("last-modified")
+    if validator is None:
+        _validator_file(part).unlink(missing_ok=True)
+        return
+    _validator_file(part).write_text(json.dumps({"validator": validator}))
 
 
 def _transfer(
-    client: httpx.Client, url: str, part: Path, report: ProgressCallback, timeout: float
-) -> bool:
-    """Fill `part`, resuming from its current size; False when the server refused the range."""
+    client: httpx.Client,
+    url: str,
+    part: Path,
+    report: ProgressCallback,
+    timeout: float,
+    token: str | None,
+) -> bool | None:
+    """Fill `part`, resuming from its current size when the server still has the same file.
+
+    None when the part must start over (the server refused the range); else whether the
+    server's own count (Content-Length, Content-Range) proves the part whole.
+    """
     have = part.stat().st_size if part.exists() else 0
-    headers = {"range": f"bytes={have}-"} if have else {}
+    validator = _validator(part) if have else None
+    if have and validator is None:  # nothing tells that the server still has that file
+        _forget(part)
+        have = 0
+    headers = {"range": f"bytes={have}-", "if-range": validator} if validator else {}
     with (
         _errors_as_download_error(url, part, timeout),
         client.stream("GET", url, headers=headers) as response,
@@ -208,15 +307,18 @@ def _transfer(
         if response.status_code == 416 and have:
             # nothing left to send: either the part is already whole or it is not this file
             match = _UNSATISFIED_RANGE.match(response.headers.get("content-range", ""))
-            return match is not None and int(match.group(1)) == have
-        _raise_for_status(response, url)
+            return True if match is not None and int(match.group(1)) == have else None
+        _raise_for_status(response, url, token)
         offset, total = 0, _content_length(response)
         if have and response.status_code == 206:
             match = _CONTENT_RANGE.match(response.headers.get("content-range", ""))
             if match is None or int(match.group(1)) != have:
-                return False
+                return None
             offset = have
             total = None if match.group(2) == "*" else int(match.group(2))
+        else:  # a whole body: the file is new, or changed since the part began
+            _remember_validator(part, response)
+        _refuse_a_page(url, part, response)
         done = _write_body(response, part, offset, total, report, url)
     if total is not None and done < total:
         raise DownloadError(
@@ -225,8 +327,75 @@ def _transfer(
             "run the download again to resume it",
         )
     if done == 0:
+        _forget(part)
         raise DownloadError(url, "the server sent an empty file; check the URL")
+    return total is not None
+
+
+def _refuse_a_page(url: str, part: Path, response: httpx.Response) -> None:
+    """A web page where a file was expected (a login form, an error page served with 200)."""
+    if response.headers.get("content-type", "").split(";")[0].strip().lower() != "text/html":
+        return
+    _forget(part)
+    raise _page_error(url, "")
+
+
+def _page_error(url: str, title: str) -> DownloadError:
+    named = f" ({title!r})" if title else ""
+    return DownloadError(
+        url,
+        f"the server sent a web page{named} instead of the file, so it was not kept: the file "
+        "may need a login (for a gated Hugging Face model, accept its terms on the website "
+        "and pass token= or set HF_TOKEN), or the URL points to a page rather than a download",
+    )
+
+
+def _check_content(url: str, part: Path, name: str, *, proven: bool) -> None:
+    """Refuse, and drop, a body that is not the file: an HTML page, a `.gguf` that is not
+    GGUF, or a body nothing proves whole."""
+    with open(part, "rb") as handle:
+        head = handle.read(65536)
+    if _HTML_START.match(head):
+        found = _HTML_TITLE.search(head)
+        title = " ".join(found.group(1).decode("utf-8", "replace").split())[:120] if found else ""
+        _forget(part)
+        raise _page_error(url, title)
+    is_gguf = name.lower().endswith(".gguf")
+    if is_gguf and not head.startswith(_GGUF_MAGIC):
+        _forget(part)
+        raise DownloadError(
+            url, f"the server sent a file that is not a GGUF model (it starts with "
+            f"{head[:16]!r}), so it was not kept; check the URL"
+        )  # fmt: skip
+    if proven:
+        return
+    if is_gguf and _gguf_is_whole(part):
+        return
+    _forget(part)
+    raise DownloadError(
+        url,
+        "the server did not say how long the file is, so a transfer cut short cannot be told "
+        "from a whole one and the file was not kept; pass sha256= to check it instead",
+    )
+
+
+def _gguf_is_whole(part: Path) -> bool:
+    """Whether a GGUF file holds all the tensor data its header lists (its own length)."""
+    from homefire.modelfiles.gguf import read_model_file
+
+    try:
+        read_model_file(part)
+    except (ModelFileError, MissingDependencyError):
+        return False
     return True
+
+
+def _starts_with(path: Path, prefix: bytes) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(len(prefix)) == prefix
+    except OSError:
+        return False
 
 
 def _write_body(
@@ -259,13 +428,18 @@ def _content_length(response: httpx.Response) -> int | None:
     return int(value) if value.isdigit() else None
 
 
-def _raise_for_status(response: httpx.Response, url: str) -> None:
+def _raise_for_status(response: httpx.Response, url: str, token: str | None) -> None:
     status = response.status_code
     if status < 400:
         return
     if status in (401, 403):
         problem = (
-            f"access was refused (HTTP {status}); the file may need a login, or the URL is wrong"
+            f"access was refused (HTTP {status}) to the token that was sent; check that it "
+            "is valid and has access to this repository (gated models need their terms "
+            "accepted on the website)"
+            if token is not None
+            else f"access was refused (HTTP {status}); the file may need a login (for a "
+            "gated Hugging Face model pass token= or set HF_TOKEN), or the URL is wrong"
         )
     elif status == 404:
         problem = "the server has no such file (HTTP 404); check the URL"

@@ -1,18 +1,26 @@
-"""Read a GGUF model file's header: metadata, tensor table and integrity, in milliseconds.
+"""Read a GGUF model file's header: metadata, tensor table and integrity, in a fraction of a
+second (a few hundred milliseconds for the largest vocabularies).
 
 The parser walks the header itself over a read-only memory map instead of using
 `gguf.GGUFReader`, which materializes every vocabulary string as numpy arrays (about 2 s for a
 small model) and trusts the counts it reads. Here every count and length is checked against
 the bytes that remain before anything is read or allocated, the rules follow llama.cpp's own
 loader (so a file that passes here does not fail there for a header reason), and a damaged
-file always ends in `ModelFileError`, never a crash, a hang or a huge allocation.
+file always ends in `ModelFileError`, never a crash, a hang or a huge allocation. The
+vocabulary and the hyperparameters are checked too, for what llama.cpp asserts on (which ends
+the whole process): tokens that repeat, arrays of the wrong length, special token ids outside
+the vocabulary, impossible expert counts, non-finite numbers.
 """
 
 from __future__ import annotations
 
+import array
+import math
 import mmap
 import os
+import stat
 import struct
+import sys
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,7 +28,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Final
 
-from homefire.errors import MissingDependencyError, ModelFileError
+from homefire.errors import InvalidParameterError, MissingDependencyError, ModelFileError
 
 __all__ = ["ArrayInfo", "MetadataValue", "ModelFile", "TensorInfo", "read_model_file"]
 
@@ -65,6 +73,54 @@ _TYPE_NAMES: Final = {
     11: "int64",
     12: "float64",
 }
+
+_TOKENS: Final = "tokenizer.ggml.tokens"
+_TOKEN_TYPES: Final = "tokenizer.ggml.token_type"
+_SCORES: Final = "tokenizer.ggml.scores"
+_TOKEN_UNKNOWN: Final = 2
+_TOKEN_CONTROL: Final = 3
+_SPECIAL_TOKEN_KEYS: Final = tuple(
+    (f"tokenizer.ggml.{key}_token_id", name)
+    for key, name in (
+        ("bos", "beginning-of-text"),
+        ("eos", "end-of-text"),
+        ("eot", "end-of-turn"),
+        ("eom", "end-of-message"),
+        ("unknown", "unknown"),
+        ("seperator", "separator"),  # llama.cpp's spelling of the key
+        ("padding", "padding"),
+        ("mask", "mask"),
+        ("cls", "classifier"),
+        ("fim_pre", "fill-in-the-middle prefix"),
+        ("fim_suf", "fill-in-the-middle suffix"),
+        ("fim_mid", "fill-in-the-middle middle"),
+        ("fim_pad", "fill-in-the-middle padding"),
+        ("fim_rep", "fill-in-the-middle repository"),
+        ("fim_sep", "fill-in-the-middle separator"),
+        ("prefix", "prefix"),
+        ("suffix", "suffix"),
+        ("middle", "middle"),
+    )
+)
+# Tokens llama.cpp makes control tokens by their text, whatever type the file gives them
+# (the ends of turns and the fill-in-the-middle markers it recognizes).
+_TREATED_AS_CONTROL: Final = frozenset(
+    t.encode()
+    for t in (
+        "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
+        "<|end_of_text|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]", "<｜end▁of▁sentence｜>",
+        "<end_of_utterance>", "<|eom_id|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>",
+        "</s>", "<eos>", "<turn|>", "<|tool_response>", "<|fim_prefix|>", "<fim-prefix>",
+        "<fim_prefix>", "<｜fim▁begin｜>", "<PRE>", "▁<PRE>", "<|fim_suffix|>", "<fim-suffix>",
+        "<fim_suffix>", "<｜fim▁hole｜>", "<SUF>", "▁<SUF>", "<|fim_middle|>", "<fim-middle>",
+        "<fim_middle>", "<｜fim▁end｜>", "<MID>", "▁<MID>", "<|fim_pad|>", "<fim-pad>",
+        "<fim_pad>", "<PAD>", "[PAD]", "<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>",
+        "<reponame>", "<|file_sep|>",
+    )
+)  # fmt: skip
+# llama.cpp's own bounds on hyperparameters it asserts on (LLAMA_MAX_EXPERTS).
+_MAX_EXPERTS: Final = 512
+_ROPE_SCALING_TYPES: Final = ("none", "linear", "yarn", "longrope")
 
 _HINT_DAMAGED: Final = "The file is damaged or not a GGUF model: download or convert it again"
 _HINT_TRUNCATED: Final = (
@@ -133,6 +189,9 @@ class ModelFile:
     data_offset: int
     tensors: tuple[TensorInfo, ...] = field(repr=False, compare=False)
     metadata: Mapping[str, MetadataValue] = field(repr=False, compare=False)
+    control_tokens: tuple[str, ...] = field(default=(), repr=False, compare=False)
+    """The texts llama.cpp reads as control tokens when it parses special tokens (`<|im_start|>`):
+    in a prompt, only the chat template may write them."""
 
     @property
     def bits_per_weight(self) -> float:
@@ -146,14 +205,12 @@ class ModelFile:
 
 def read_model_file(path: str | os.PathLike[str]) -> ModelFile:
     """Read and check a GGUF file's header; raise `ModelFileError` naming the file and problem."""
-    file = Path(path)
+    try:
+        file = Path(path)
+    except TypeError:
+        raise InvalidParameterError("path", f"must be a path, got {path!r}") from None
     shown = str(file)
-    if not file.exists():
-        raise ModelFileError(shown, "no such file", "Check the path")
-    if file.is_dir():
-        raise ModelFileError(shown, "is a directory, not a model file", "Pass the .gguf file")
-    if not file.is_file():  # a pipe or a device would block or never end
-        raise ModelFileError(shown, "is not a regular file", "Pass the .gguf file")
+    _check_regular_file(file, shown)
     try:
         with file.open("rb") as handle:
             size = os.fstat(handle.fileno()).st_size
@@ -183,6 +240,25 @@ def read_model_file(path: str | os.PathLike[str]) -> ModelFile:
         ) from exc
 
 
+def _check_regular_file(file: Path, shown: str) -> None:
+    """Refuse what is not a readable regular file, naming why (a pipe or a device would block
+    or never end; a name the file system cannot hold is not a missing file)."""
+    try:
+        mode = file.stat().st_mode
+    except FileNotFoundError:
+        raise ModelFileError(shown, "no such file", "Check the path") from None
+    except ValueError:  # a NUL character in the path
+        raise ModelFileError(shown, "the path holds a NUL character", "Check the path") from None
+    except OSError as exc:
+        raise ModelFileError(
+            shown, f"the path cannot be used ({exc.strerror or exc})", "Check the path"
+        ) from None
+    if stat.S_ISDIR(mode):
+        raise ModelFileError(shown, "is a directory, not a model file", "Pass the .gguf file")
+    if not stat.S_ISREG(mode):
+        raise ModelFileError(shown, "is not a regular file", "Pass the .gguf file")
+
+
 class _BadFile(Exception):
     def __init__(self, problem: str, hint: str = _HINT_DAMAGED) -> None:
         super().__init__(problem)
@@ -204,6 +280,7 @@ class _Parser:
         self.pos = 0
         self.metadata: dict[str, MetadataValue] = {}
         self.string_arrays: dict[str, tuple[int, int]] = {}  # key -> (offset, length)
+        self.arrays: dict[str, tuple[int, int, int]] = {}  # key -> (element type, offset, length)
 
     # --- primitives -------------------------------------------------------------------
 
@@ -261,6 +338,11 @@ class _Parser:
             raise _BadFile("general.alignment is not a positive integer")
         if alignment & (alignment - 1):
             raise _BadFile(f"general.alignment {alignment} is not a power of two")
+        if alignment < _DEFAULT_ALIGNMENT:  # ggml asserts that tensor data is 32-byte aligned
+            raise _BadFile(
+                f"general.alignment {alignment} is less than the {_DEFAULT_ALIGNMENT} bytes "
+                "llama.cpp needs"
+            )
         infos = [self._read_tensor_info() for _ in range(n_tensors)]
         data_offset = -(-self.pos // alignment) * alignment
         tensors = self._place_tensors(infos, data_offset, alignment)
@@ -300,6 +382,7 @@ class _Parser:
             start = self.pos
             self.pos = _skip_strings(self.buf, start, length, self.size, what)
             self.string_arrays[key] = (start, length)
+            self.arrays[key] = (_STRING, start, length)
             if length <= _KEEP_ARRAY_LEN:
                 return tuple(_strings(self.buf, start, length))
             return ArrayInfo("string", length)
@@ -311,6 +394,7 @@ class _Parser:
         if length > (self.size - self.pos) // width:
             raise _BadFile(f"array {key!r} claims {length} items, more than the file holds")
         start = self.pos
+        self.arrays[key] = (type_code, start, length)
         self.pos += length * width
         if length <= _KEEP_ARRAY_LEN:
             return struct.unpack_from(f"<{length}{fmt}", self.buf, start)
@@ -402,6 +486,8 @@ class _Parser:
         value_length = arch_int("attention.value_length") or key_length
         pattern = meta.get(f"{arch}.attention.sliding_window_pattern")
         file_type = _as_int(meta.get("general.file_type"))
+        _check_hyperparameters(meta, arch)
+        control_tokens = self._check_vocabulary()
         params = sum(t.n_elements for t in tensors)
         return ModelFile(
             path=self.path,
@@ -436,7 +522,76 @@ class _Parser:
             data_offset=data_offset,
             tensors=tensors,
             metadata=MappingProxyType(meta),
+            control_tokens=control_tokens,
         )
+
+    def _check_vocabulary(self) -> tuple[str, ...]:
+        """Refuse the vocabularies llama.cpp aborts on (or silently mangles); return the texts
+        of its control tokens."""
+        meta = self.metadata
+        model = meta.get("tokenizer.ggml.model")
+        where = self.arrays.get(_TOKENS)
+        if where is None:
+            if _TOKENS in meta:
+                raise _BadFile(f"{_TOKENS} is not an array")
+            return ()
+        kind, start, count = where
+        if kind != _STRING:
+            raise _BadFile(f"{_TOKENS} holds {_TYPE_NAMES.get(kind, kind)} values, not strings")
+        raw = _raw_strings(self.buf, start, count)
+        ids: dict[bytes, int] = {}
+        for index, text in enumerate(raw):
+            text = text or f"[EMPTY_{index}]".encode()  # llama.cpp's name for an empty token
+            first = ids.setdefault(text, index)
+            if first != index:
+                raise _BadFile(
+                    f"the vocabulary has the token {text[:60].decode(errors='replace')!r} twice "
+                    f"(ids {first} and {index}); llama.cpp stops the process on such a file"
+                )
+        types = self._parallel_array(_TOKEN_TYPES, count, (5,))
+        self._parallel_array(_SCORES, count, (5, 6))
+        for key, name in _SPECIAL_TOKEN_KEYS:
+            value = meta.get(key)
+            if value is None:
+                continue
+            token = _as_int(value)
+            if token is None or not 0 <= token < count:
+                raise _BadFile(
+                    f"the {name} token id {value!r} ({key}) is not in the vocabulary of "
+                    f"{count} tokens"
+                )
+        if model == "llama":
+            _check_byte_tokens(ids)
+        control = [
+            text
+            for text, kind in zip(raw, types or (), strict=False)
+            if kind in (_TOKEN_UNKNOWN, _TOKEN_CONTROL)
+        ]
+        control += [t for t in _TREATED_AS_CONTROL if t in ids]
+        return tuple(sorted({t.decode("utf-8", "replace") for t in control if t}))
+
+    def _parallel_array(self, key: str, count: int, kinds: tuple[int, ...]) -> list[int] | None:
+        """An array that must have one item per token (their types, their scores)."""
+        where = self.arrays.get(key)
+        if where is None:
+            if key in self.metadata:
+                raise _BadFile(f"{key} is not an array")
+            return None
+        kind, start, length = where
+        if kind not in kinds:
+            allowed = " or ".join(_TYPE_NAMES[k] for k in kinds)
+            raise _BadFile(f"{key} holds {_TYPE_NAMES.get(kind, kind)} values, not {allowed}")
+        if length != count:
+            raise _BadFile(
+                f"{key} has {length} items for {count} tokens; the vocabulary arrays must be "
+                "the same length"
+            )
+        if key != _TOKEN_TYPES:
+            return None
+        values = array.array("i", self.buf[start : start + 4 * length])
+        if sys.byteorder == "big":
+            values.byteswap()
+        return values.tolist()
 
     def _token(self, token_id: MetadataValue | None) -> str | None:
         index = _as_int(token_id)
@@ -452,6 +607,72 @@ class _Parser:
             return where[1]
         embd = next((t for t in tensors if t.name == "token_embd.weight"), None)
         return embd.shape[-1] if embd is not None and len(embd.shape) == 2 else None
+
+
+def _raw_strings(buf: mmap.mmap, pos: int, count: int) -> list[bytes]:
+    """The strings of an array whose bounds were already checked, as bytes."""
+    unpack = _U64.unpack_from
+    out = []
+    for _ in range(count):
+        (length,) = unpack(buf, pos)
+        pos += 8
+        out.append(buf[pos : pos + length])
+        pos += length
+    return out
+
+
+def _check_byte_tokens(ids: Mapping[bytes, int]) -> None:
+    """A SentencePiece vocabulary spells bytes it has no token for with <0xXX> tokens;
+    llama.cpp stops the process when one it needs is missing."""
+    for byte in range(256):
+        if f"<0x{byte:02X}>".encode() not in ids and bytes([byte]) not in ids:
+            raise _BadFile(
+                f"the SentencePiece vocabulary has no token for the byte 0x{byte:02X} "
+                f"(<0x{byte:02X}>); llama.cpp stops the process on text that needs it"
+            )
+
+
+def _check_hyperparameters(meta: Mapping[str, MetadataValue], arch: str) -> None:
+    """Refuse the hyperparameters llama.cpp asserts on (it stops the process) or that would
+    make it compute nonsense: expert counts, the RoPE scaling type, non-finite numbers."""
+
+    def count(suffix: str) -> int:
+        value = meta.get(f"{arch}.{suffix}", 0)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise _BadFile(f"{arch}.{suffix} is {value!r}, not a count")
+        return value
+
+    experts, used = count("expert_count"), count("expert_used_count")
+    groups, groups_used = count("expert_group_count"), count("expert_group_used_count")
+    if experts > _MAX_EXPERTS:
+        raise _BadFile(f"{arch}.expert_count is {experts} (llama.cpp allows {_MAX_EXPERTS})")
+    if used > experts or (experts > 0) != (used > 0):
+        raise _BadFile(
+            f"{arch}.expert_used_count is {used} for {experts} experts (it must be between 1 "
+            "and the expert count, or 0 without experts)"
+        )
+    if groups and not (groups < experts and experts % groups == 0 and 0 < groups_used < groups):
+        raise _BadFile(
+            f"{arch}.expert_group_count {groups} (with {groups_used} used) does not divide "
+            f"{experts} experts into groups"
+        )
+    if meta.get(f"{arch}.context_length") == 0:
+        raise _BadFile(f"{arch}.context_length is 0")
+    scaling = meta.get(f"{arch}.rope.scaling.type")
+    if scaling is not None and scaling not in _ROPE_SCALING_TYPES:
+        raise _BadFile(
+            f"{arch}.rope.scaling.type is {scaling!r} (llama.cpp knows "
+            f"{', '.join(_ROPE_SCALING_TYPES)})"
+        )
+    for key, value in meta.items():
+        if not key.startswith(f"{arch}."):
+            continue
+        numbers = value if isinstance(value, tuple) else (value,)
+        for number in numbers:
+            if isinstance(number, float) and not math.isfinite(number):
+                raise _BadFile(f"{key} is {number}, not a finite number")
+            if "epsilon" in key and isinstance(number, int | float) and number < 0:
+                raise _BadFile(f"{key} is {number}; an epsilon cannot be negative")
 
 
 def _skip_strings(buf: mmap.mmap, pos: int, count: int, size: int, what: str) -> int:

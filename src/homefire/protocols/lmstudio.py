@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from homefire.errors import DownloadError, InvalidParameterError, ProtocolError
+from homefire.errors import DownloadError, ProtocolError
 from homefire.progress import Progress
 from homefire.protocols import openai
 from homefire.protocols.errors import error_from_event
@@ -96,7 +96,9 @@ def _v0_model(item: Any) -> ModelInfo:
         raise ProtocolError(f"malformed model entry from LM Studio: {item!r}")
     loaded = item.get("state") == "loaded"
     max_ctx = _count(item.get("max_context_length"))
-    loaded_ctx = _count(item.get("loaded_context_length")) if loaded else None
+    # `loaded_context_length` is undocumented and may be absent: then a loaded model's
+    # context is unknown (not its maximum); an idle one would load with up to its maximum
+    loaded_ctx = _count(item.get("loaded_context_length"))
     caps = item.get("capabilities")
     capabilities = [str(item["type"])] if isinstance(item.get("type"), str) else []
     if isinstance(caps, list):
@@ -105,7 +107,7 @@ def _v0_model(item: Any) -> ModelInfo:
     return ModelInfo(
         id=item["id"],
         loaded=loaded,
-        context_length=loaded_ctx or max_ctx,
+        context_length=loaded_ctx if loaded else max_ctx,
         max_context_length=max_ctx,
         quantization=quant if isinstance(quant, str) else None,
         capabilities=capabilities,
@@ -113,34 +115,43 @@ def _v0_model(item: Any) -> ModelInfo:
     )
 
 
+LOAD_SETTINGS = (
+    "context_length",
+    "eval_batch_size",
+    "flash_attention",
+    "num_experts",
+    "offload_kv_cache_to_gpu",
+)
+"""What `POST /api/v1/models/load` takes besides `model` and `echo_load_config`. It refuses any
+other key (400 `unrecognized_keys`): GPU offload and a TTL are set with `lms load` only."""
+
+
 def build_load_body(
     model: str,
     *,
     context_length: int | None = None,
-    gpu: float | str | None = None,
-    ttl: int | None = None,
-    extra: Mapping[str, Any] | None = None,
+    eval_batch_size: int | None = None,
+    flash_attention: bool | None = None,
+    num_experts: int | None = None,
+    offload_kv_cache_to_gpu: bool | None = None,
 ) -> dict[str, Any]:
-    """`POST /api/v1/models/load`; `gpu` is an offload ratio 0..1, "max" or "off" (as `lms`)."""
+    """`POST /api/v1/models/load`, asking for the configuration in effect back."""
+    settings = {
+        "context_length": context_length,
+        "eval_batch_size": eval_batch_size,
+        "flash_attention": flash_attention,
+        "num_experts": num_experts,
+        "offload_kv_cache_to_gpu": offload_kv_cache_to_gpu,
+    }
     body: dict[str, Any] = {"model": model, "echo_load_config": True}
-    if context_length is not None:
-        body["context_length"] = context_length
-    if gpu is not None:
-        body["gpu"] = _gpu_ratio(gpu)
-    if ttl is not None:
-        body["ttl"] = ttl
-    body.update(extra or {})
+    body.update({k: v for k, v in settings.items() if v is not None})
     return body
 
 
-def _gpu_ratio(gpu: float | str) -> float:
-    if gpu == "max":
-        return 1.0
-    if gpu == "off":
-        return 0.0
-    if isinstance(gpu, int | float) and not isinstance(gpu, bool) and 0 <= gpu <= 1:
-        return float(gpu)
-    raise InvalidParameterError("gpu", f'must be a ratio 0..1, "max" or "off", got {gpu!r}')
+def is_unknown_route(body: Any) -> bool:
+    """LM Studio answers a route it lacks (REST v1 before 0.4) with 200 and a string error."""
+    error = body.get("error") if isinstance(body, Mapping) else None
+    return isinstance(error, str) and error.startswith("Unexpected endpoint or method")
 
 
 def parse_load(body: Any) -> tuple[str, int | None]:

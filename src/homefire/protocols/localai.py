@@ -9,10 +9,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from homefire.errors import DownloadError, ProtocolError
+from homefire.errors import DownloadError, GenerationError, ProtocolError
 from homefire.progress import Progress
 from homefire.protocols import openai
 from homefire.types import ChatResponse, CompletionResponse, ModelInfo, Timings
+
+# How LocalAI's completion stream reports a backend failure: as the text of a last chunk that
+# also carries the finish reason (a real last chunk has no text), and no `[DONE]` after it.
+_STREAM_FAILURE = "Internal error: "
 
 # `/backend/monitor` state enum
 BACKEND_STATES = {0: "uninitialized", 1: "busy", 2: "ready", -1: "error"}
@@ -147,3 +151,22 @@ def parse_completion(body: Any) -> CompletionResponse:
     response = openai.parse_completion(body)
     response.timings = response.timings or parse_extra_usage(body)
     return response
+
+
+class CompletionStreamAssembler(openai.CompletionStreamAssembler):
+    """OpenAI completion chunks, except that LocalAI's in-band failure raises."""
+
+    def feed(self, chunk: Any) -> CompletionResponse | None:
+        choices = chunk.get("choices") if isinstance(chunk, Mapping) else None
+        if isinstance(choices, list) and choices and isinstance(choices[0], Mapping):
+            choice = choices[0]
+            text = choice.get("text")
+            if (
+                choice.get("finish_reason")
+                and isinstance(text, str)
+                and text.startswith(_STREAM_FAILURE)
+            ):
+                raise GenerationError(
+                    f"LocalAI's backend failed mid-stream: {text.removeprefix(_STREAM_FAILURE)}"
+                )
+        return super().feed(chunk)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from homefire.errors import GenerationError, ProtocolError, StreamInterruptedError
 from homefire.options import GenerationOptions
@@ -23,6 +23,12 @@ from homefire.types import (
     ToolCall,
     Usage,
 )
+
+SchemaField = Literal["json_schema", "json_object", "llamacpp"]
+"""How a request carries a JSON schema: OpenAI's `response_format` of type `json_schema`,
+the older `response_format` `{"type": "json_object", "schema": ...}` (llama-cpp-python, and
+llama.cpp of every generation), or llama.cpp's own top-level `json_schema` field (the only
+one its completion routes read)."""
 
 # homefire's option names as OpenAI-compatible servers spell them (the extras are accepted
 # by llama.cpp, LM Studio, LocalAI, vLLM and Xinference; strict servers ignore or reject them).
@@ -50,8 +56,9 @@ def sampling_fields(options: GenerationOptions) -> dict[str, Any]:
 
 
 def message_to_wire(message: ChatMessage) -> dict[str, Any]:
-    """One message as OpenAI expects it: tool-call arguments as JSON strings."""
-    out: dict[str, Any] = {"role": message.role.value, "content": message.content}
+    """One message as OpenAI expects it: tool-call arguments as JSON strings, and no null
+    content (an assistant turn that only called tools has ""; some servers refuse null)."""
+    out: dict[str, Any] = {"role": message.role.value, "content": message.content or ""}
     if message.tool_calls:
         out["tool_calls"] = [
             {
@@ -80,6 +87,7 @@ def build_chat_body(
     *,
     model: str | None = None,
     stream: bool = False,
+    schema_field: SchemaField = "json_schema",
 ) -> dict[str, Any]:
     body: dict[str, Any] = {"messages": [message_to_wire(m) for m in messages]}
     if model is not None:
@@ -89,21 +97,30 @@ def build_chat_body(
         body["tools"] = list(options.tools)
     if options.tool_choice is not None:
         body["tool_choice"] = _tool_choice(options.tool_choice)
-    return _finish_body(body, options, stream)
+    return _finish_body(body, options, stream, schema_field)
 
 
-def _finish_body(body: dict[str, Any], options: GenerationOptions, stream: bool) -> dict[str, Any]:
+def schema_fields(schema: Mapping[str, Any], field: SchemaField) -> dict[str, Any]:
+    """The request fields that carry `schema` the way `field` says."""
+    if field == "llamacpp":
+        return {"json_schema": dict(schema)}
+    if field == "json_object":
+        return {"response_format": {"type": "json_object", "schema": dict(schema)}}
+    return {
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {"name": "response", "schema": dict(schema), "strict": True},
+        }
+    }
+
+
+def _finish_body(
+    body: dict[str, Any], options: GenerationOptions, stream: bool, schema_field: SchemaField
+) -> dict[str, Any]:
     """The fields chat and completion bodies share after their own: the output constraint,
     streaming with usage, and `extra` last so it can override anything."""
     if options.json_schema is not None:
-        body["response_format"] = {
-            "type": "json_schema",
-            "json_schema": {
-                "name": "response",
-                "schema": dict(options.json_schema),
-                "strict": True,
-            },
-        }
+        body.update(schema_fields(options.json_schema, schema_field))
     if stream:
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
@@ -112,13 +129,18 @@ def _finish_body(body: dict[str, Any], options: GenerationOptions, stream: bool)
 
 
 def build_completion_body(
-    prompt: str, options: GenerationOptions, *, model: str | None = None, stream: bool = False
+    prompt: str,
+    options: GenerationOptions,
+    *,
+    model: str | None = None,
+    stream: bool = False,
+    schema_field: SchemaField = "json_schema",
 ) -> dict[str, Any]:
     body: dict[str, Any] = {"prompt": prompt}
     if model is not None:
         body["model"] = model
     body.update(sampling_fields(options))
-    return _finish_body(body, options, stream)
+    return _finish_body(body, options, stream, schema_field)
 
 
 # --- parsing ------------------------------------------------------------------------------
@@ -171,10 +193,11 @@ def parse_tool_arguments(arguments: Any, name: str) -> dict[str, Any]:
     if isinstance(arguments, str):
         try:
             parsed = json.loads(arguments)
-        except json.JSONDecodeError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested thousands deep
+            reason = exc.msg if isinstance(exc, json.JSONDecodeError) else type(exc).__name__
             raise GenerationError(
                 f"the model called tool {name!r} with arguments that are not valid JSON "
-                f"({exc.msg}): {arguments[:200]!r}"
+                f"({reason}): {arguments[:200]!r}"
             ) from None
         if isinstance(parsed, dict):
             return parsed
@@ -368,8 +391,10 @@ class ChatStreamAssembler(_AssistantText):
                 slot["id"] = fragment["id"]
             function = fragment.get("function")
             if isinstance(function, Mapping):
-                if isinstance(function.get("name"), str):
-                    slot["name"] += function["name"]
+                name = function.get("name")
+                # OpenAI sends the name once; llama-cpp-python repeats it in every piece.
+                if isinstance(name, str) and name != slot["name"]:
+                    slot["name"] += name
                 arguments = function.get("arguments")
                 if isinstance(arguments, str):
                     slot["arguments"] += arguments
@@ -477,6 +502,27 @@ def build_embeddings_body(inputs: Sequence[str], *, model: str | None = None) ->
     return body
 
 
+def _is_vector(value: Any) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(x, int | float) and not isinstance(x, bool) for x in value
+    )
+
+
+def _pooled(vector: Any, position: int) -> list[float]:
+    """One vector for a text. llama-cpp-python answers one vector per token when its model
+    declares no pooling; they are averaged, as llama.cpp's own mean pooling does."""
+    if _is_vector(vector):
+        return [float(x) for x in vector]
+    if (
+        isinstance(vector, list)
+        and vector
+        and all(_is_vector(token) and len(token) == len(vector[0]) for token in vector)
+    ):
+        count = len(vector)
+        return [sum(column) / count for column in zip(*vector, strict=True)]
+    raise ProtocolError(f"malformed embedding at position {position}")
+
+
 def parse_embeddings(body: Any) -> list[list[float]]:
     """The vectors of an embeddings answer, in input order."""
     if not isinstance(body, Mapping):
@@ -488,11 +534,7 @@ def parse_embeddings(body: Any) -> list[list[float]]:
         raise ProtocolError("the embeddings answer has no `data` array")
     indexed: list[tuple[int, list[float]]] = []
     for position, item in enumerate(data):
-        vector = item.get("embedding") if isinstance(item, Mapping) else None
-        if not isinstance(vector, list) or not all(
-            isinstance(x, int | float) and not isinstance(x, bool) for x in vector
-        ):
-            raise ProtocolError(f"malformed embedding at position {position}")
+        vector = _pooled(item.get("embedding") if isinstance(item, Mapping) else None, position)
         index = _count(item.get("index"))
-        indexed.append((position if index is None else index, [float(x) for x in vector]))
+        indexed.append((position if index is None else index, vector))
     return [vector for _, vector in sorted(indexed, key=lambda pair: pair[0])]

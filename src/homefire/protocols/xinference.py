@@ -8,6 +8,7 @@ only running models are listed.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,20 +20,30 @@ from homefire.types import ModelInfo
 
 @dataclass(frozen=True, slots=True)
 class NodeInfo:
-    """One node of an Xinference cluster (the supervisor or a worker)."""
+    """One node of an Xinference cluster: `node_type` is "Supervisor" or "Worker", `address`
+    its `host:port` (a worker's is what `ModelInfo.nodes` names); the sizes are bytes, None
+    where the node does not say."""
 
     node_type: str
     address: str
     gpu_count: int = 0
     gpu_vram_total: int = 0
+    gpu_vram_available: int | None = None
+    cpu_count: int | None = None
+    memory_total: int | None = None
+    memory_available: int | None = None
     raw: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_worker(self) -> bool:
+        return self.node_type.lower() == "worker"
 
 
 def _count(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _model(uid: str, item: Mapping[str, Any]) -> ModelInfo:
+def _model(uid: str, item: Mapping[str, Any], nodes: list[str]) -> ModelInfo:
     ability = item.get("model_ability")
     quant = item.get("quantization")
     return ModelInfo(
@@ -44,12 +55,14 @@ def _model(uid: str, item: Mapping[str, Any]) -> ModelInfo:
         capabilities=[a for a in ability if isinstance(a, str)]
         if isinstance(ability, list)
         else [],
+        nodes=nodes,
         raw=item,
     )
 
 
-def parse_models(body: Any) -> list[ModelInfo]:
-    """`GET /v1/models`: the running models only, each under its uid."""
+def parse_models(body: Any, placements: Mapping[str, list[str]] | None = None) -> list[ModelInfo]:
+    """`GET /v1/models`: the running models only, each under its uid, with the workers
+    `placements` (see `parse_placements`) says serve it."""
     data = body.get("data") if isinstance(body, Mapping) else None
     if not isinstance(data, list):
         raise ProtocolError("Xinference's /v1/models answer has no `data` list")
@@ -57,15 +70,37 @@ def parse_models(body: Any) -> list[ModelInfo]:
     for item in data:
         if not isinstance(item, Mapping) or not isinstance(item.get("id"), str):
             raise ProtocolError(f"malformed model entry from Xinference: {item!r}")
-        out.append(_model(item["id"], item))
+        uid = item["id"]
+        out.append(_model(uid, item, list((placements or {}).get(uid, []))))
     return out
 
 
-def parse_describe(uid: str, body: Any) -> ModelInfo:
-    """`GET /v1/models/{uid}`: one running model's description."""
+def parse_describe(uid: str, body: Any, nodes: list[str] | None = None) -> ModelInfo:
+    """`GET /v1/models/{uid}`: one running model's description, served by `nodes`."""
     if not isinstance(body, Mapping):
         raise ProtocolError("Xinference's model description is not a JSON object")
-    return _model(uid, body)
+    return _model(uid, body, list(nodes or []))
+
+
+def parse_placements(body: Any) -> dict[str, list[str]]:
+    """`GET /v1/models/instances`: each model uid and the workers its replicas run on.
+
+    A worker is named by its `host:port` as the cluster info lists it (the model's own
+    `address` in `/v1/models` is the port of its process on that worker, not the worker).
+    """
+    if not isinstance(body, list):
+        raise ProtocolError("Xinference's instances answer is not a list")
+    placements: dict[str, list[str]] = {}
+    for item in body:
+        if not isinstance(item, Mapping) or not isinstance(item.get("model_uid"), str):
+            raise ProtocolError(f"malformed model instance from Xinference: {item!r}")
+        workers = placements.setdefault(item["model_uid"], [])
+        replicas = item.get("replica_statuses")
+        for replica in replicas if isinstance(replicas, list) else []:
+            worker = replica.get("worker_address") if isinstance(replica, Mapping) else None
+            if isinstance(worker, str) and worker not in workers:
+                workers.append(worker)
+    return placements
 
 
 def build_launch_body(
@@ -151,7 +186,8 @@ def parse_progress(body: Any) -> Progress:
 
 
 def parse_cluster_info(body: Any) -> list[NodeInfo]:
-    """`GET /v1/cluster/info`: every node, supervisor first; never assume there is one worker."""
+    """`GET /v1/cluster/info[?detailed=true]`: every node, supervisor first; never assume there
+    is one worker. Memory and CPU figures come only with `detailed=true`."""
     if not isinstance(body, list):
         raise ProtocolError("Xinference's cluster info is not a list")
     nodes = []
@@ -164,10 +200,31 @@ def parse_cluster_info(body: Any) -> list[NodeInfo]:
                 address=str(item.get("ip_address", "")),
                 gpu_count=_count(item.get("gpu_count")) or 0,
                 gpu_vram_total=_count(item.get("gpu_vram_total")) or 0,
+                gpu_vram_available=_count(item.get("gpu_vram_available")),
+                cpu_count=_count(item.get("cpu_count")),
+                memory_total=_count(item.get("mem_total")),
+                memory_available=_count(item.get("mem_available")),
                 raw=item,
             )
         )
     return nodes
+
+
+# The supervisor's words when a node it forwards to does not answer: a refused connection to
+# the node, or the node closing it (xoscar's `ServerClosed`).
+_UNREACHABLE = (
+    re.compile(r"Connect call failed \('([^']+)', (\d+)\)"),
+    re.compile(r"Remote server (\S+:\d+) closed"),
+)
+
+
+def unreachable_node(message: str) -> str | None:
+    """The `host:port` of the cluster node an error message says does not answer, if any."""
+    for pattern in _UNREACHABLE:
+        found = pattern.search(message)
+        if found:
+            return ":".join(found.groups())
+    return None
 
 
 def build_register_body(family: Mapping[str, Any], *, persist: bool = False) -> dict[str, Any]:

@@ -13,6 +13,9 @@ Hooks (override any of them)
                                        a check on the final answer (Ollama's silent truncation)
     `_settle()`                        what must happen once before the first request (LM Studio
                                        loading the model with the settings asked for)
+    `_ready_for(options, route)`       what must be known before a request with these options is
+                                       built (how an unknown server takes a JSON schema), or a
+                                       NotSupportedError before anything is sent
     `_models()`, `_load(...)`, `_unload(...)`, `_pull(...)`, `_health()`, `_tool_support(...)`
                                        the lifecycle, where the server has one
     `_http_error(status, body, url=)`  a server's own error bodies to homefire errors
@@ -41,9 +44,11 @@ from collections.abc import (
 )
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
+from urllib.parse import urlsplit
 
 from homefire._validate import integer, seconds, text
 from homefire.errors import (
+    APIStatusError,
     HomefireError,
     HomefireTimeoutError,
     InvalidParameterError,
@@ -51,6 +56,7 @@ from homefire.errors import (
     ServerNotRunningError,
 )
 from homefire.http import HTTPClient, Response, RetryPolicy, Timeouts
+from homefire.http.urls import check_base_url
 from homefire.llm.base import LLM
 from homefire.options import GenerationOptions, parse_options
 from homefire.progress import ProgressCallback
@@ -69,6 +75,7 @@ from homefire.types import (
 T = TypeVar("T")
 R = TypeVar("R", ChatResponse, CompletionResponse)
 Framing = Literal["sse", "ndjson"]
+RouteKind = Literal["chat", "completion"]
 
 DEFAULT_CONTEXT = 4096
 DEFAULT_OUTPUT = 256
@@ -155,6 +162,11 @@ OPENAI_COMPLETION = Route(
 )
 
 
+def named_choice(options: GenerationOptions) -> bool:
+    """Whether the options force one named tool (not "auto", "none" or "required")."""
+    return bool(options.tools) and options.tool_choice not in (None, "auto", "none", "required")
+
+
 class ServerLLM(LLM):
     """An LLM served over HTTP; see the module docstring for what a provider declares."""
 
@@ -210,13 +222,13 @@ class ServerLLM(LLM):
         self.context_window = context_window
         self.is_chat_model = is_chat_model
         self.http = HTTPClient(
-            self._normalise_base_url(base_url or row.default_base_url or ""),
+            self._normalise_base_url(check_base_url(base_url or row.default_base_url or "")),
             api_key=api_key,
             headers=headers,
             timeouts=timeouts or Timeouts(),
             retry=retry or RetryPolicy(),
             max_concurrency=max_concurrency,
-            error_mapper=self._http_error,
+            error_mapper=self._mapped_error,
             start_hint=row.start_hint,
         )
         self._metadata: LLMMetadata | None = None
@@ -255,6 +267,27 @@ class ServerLLM(LLM):
     def _http_error(self, status: int, body: Any, *, url: str | None = None) -> HomefireError:
         return error_from_response(status, body, url=url)
 
+    def _mapped_error(self, status: int, body: Any, *, url: str | None = None) -> HomefireError:
+        """The provider's error for a status; a missing route also says when the base URL
+        itself looks wrong."""
+        error = self._http_error(status, body, url=url)
+        hint = self._address_hint() if status == 404 and type(error) is APIStatusError else None
+        if hint is None:
+            return error
+        return APIStatusError(f"{error}. {hint}", url=url, status=status, body=body)
+
+    def _address_hint(self) -> str | None:
+        """What to change in a base URL at which a route is missing: routes carry their own
+        paths, so this provider wants the server's root."""
+        parts = urlsplit(self.base_url)
+        if not parts.path:
+            return None
+        root = f"{parts.scheme}://{parts.netloc}"
+        return (
+            f"{self.label} takes the server's root address: if the server is {root}, drop "
+            f"{parts.path} from base_url"
+        )
+
     def _request_model(self) -> str | None:
         return self.model
 
@@ -282,9 +315,17 @@ class ServerLLM(LLM):
         return
         yield
 
+    def _ready_for(self, options: GenerationOptions, route: RouteKind) -> Plan[None]:
+        """Nothing by default: a provider that must first learn how its server takes these
+        options (or find that it cannot) does it here, before the request is built."""
+        return
+        yield
+
     def _tool_support(self, options: GenerationOptions) -> Plan[bool]:
-        """Whether the server takes these tools itself (OpenAI-compatible servers do)."""
-        return True
+        """Whether the server takes these tools itself. Local OpenAI-compatible servers call
+        tools for "auto", "none" and "required", but most ignore a named `tool_choice` or
+        treat it as "auto", so a named one goes through homefire's constrained prompting."""
+        return not named_choice(options)
         yield
 
     def _fetch_metadata(self) -> LLMMetadata:
@@ -339,7 +380,7 @@ class ServerLLM(LLM):
     def _judge(self, response: Response, accept: Callable[[Any], bool] | None = None) -> bool:
         if response.status < 400:
             return accept is None or accept(response.json_or_text())
-        error = self._http_error(response.status, response.json_or_text(), url=response.url)
+        error = self._mapped_error(response.status, response.json_or_text(), url=response.url)
         if isinstance(error, ServerBusyError):
             return False
         raise error
@@ -432,49 +473,63 @@ class ServerLLM(LLM):
         answer = yield Call("POST", exchange.route.path, exchange.body)
         return exchange.check(exchange.route.parse(answer))
 
-    def _chat(self, messages: list[ChatMessage], options: GenerationOptions) -> ChatResponse:
+    def _prepared(self, options: GenerationOptions, route: RouteKind) -> None:
         self._ensure_settled()
+        self._run(self._ready_for(options, route))
+
+    async def _aprepared(self, options: GenerationOptions, route: RouteKind) -> None:
+        await self._aensure_settled()
+        await self._arun(self._ready_for(options, route))
+
+    def _chat(self, messages: list[ChatMessage], options: GenerationOptions) -> ChatResponse:
+        self._prepared(options, "chat")
         return self._run(self._exchange(self._chat_exchange(messages, options, False)))
 
     async def _achat(self, messages: list[ChatMessage], options: GenerationOptions) -> ChatResponse:
-        await self._aensure_settled()
+        await self._aprepared(options, "chat")
         return await self._arun(self._exchange(self._chat_exchange(messages, options, False)))
 
     def _stream_chat(
         self, messages: list[ChatMessage], options: GenerationOptions
     ) -> Iterator[ChatResponse]:
-        self._ensure_settled()
+        self._prepared(options, "chat")
         return self._stream(self._chat_exchange(messages, options, True))
 
     def _astream_chat(
         self, messages: list[ChatMessage], options: GenerationOptions
     ) -> AsyncIterator[ChatResponse]:
-        return self._astream(lambda: self._chat_exchange(messages, options, True))
+        return self._astream(
+            lambda: self._aprepared(options, "chat"),
+            lambda: self._chat_exchange(messages, options, True),
+        )
 
     def _complete(
         self, prompt: str, options: GenerationOptions, formatted: bool
     ) -> CompletionResponse:
-        self._ensure_settled()
+        self._prepared(options, "completion")
         exchange = self._completion_exchange(prompt, options, False, formatted)
         return self._run(self._exchange(exchange))
 
     async def _acomplete(
         self, prompt: str, options: GenerationOptions, formatted: bool
     ) -> CompletionResponse:
-        await self._aensure_settled()
+        await self._aprepared(options, "completion")
         exchange = self._completion_exchange(prompt, options, False, formatted)
         return await self._arun(self._exchange(exchange))
 
     def _stream_complete(
         self, prompt: str, options: GenerationOptions, formatted: bool
     ) -> Iterator[CompletionResponse]:
-        self._ensure_settled()
+        self._prepared(options, "completion")
         return self._stream(self._completion_exchange(prompt, options, True, formatted))
 
     def _astream_complete(
         self, prompt: str, options: GenerationOptions, formatted: bool
     ) -> AsyncIterator[CompletionResponse]:
-        return self._astream(lambda: self._completion_exchange(prompt, options, True, formatted))
+        return self._astream(
+            lambda: self._aprepared(options, "completion"),
+            lambda: self._completion_exchange(prompt, options, True, formatted),
+        )
 
     def _native_tools(self, options: GenerationOptions) -> bool:
         return self._run(self._tool_support(options))
@@ -571,8 +626,10 @@ class ServerLLM(LLM):
                 yield piece
         yield exchange.check(assembler.finish())
 
-    async def _astream(self, make: Callable[[], Exchange[R]]) -> AsyncIterator[R]:
-        await self._aensure_settled()
+    async def _astream(
+        self, prepare: Callable[[], Awaitable[None]], make: Callable[[], Exchange[R]]
+    ) -> AsyncIterator[R]:
+        await prepare()
         exchange = make()
         route = exchange.route
         assembler = route.assembler()

@@ -52,6 +52,7 @@ class Embedding:
         dimensions: int | None = None,
     ) -> None:
         from homefire.http import HTTPClient, Timeouts
+        from homefire.http.urls import check_base_url
 
         if dialect not in _PATHS:
             raise InvalidParameterError("dialect", f'must be "openai" or "ollama", got {dialect!r}')
@@ -63,7 +64,7 @@ class Embedding:
         self.dimensions = dimensions
         self.dimension: int | None = dimensions
         self.http = HTTPClient(
-            _server_root(base_url or _DEFAULT_URLS[dialect], dialect),
+            _server_root(check_base_url(base_url or _DEFAULT_URLS[dialect]), dialect),
             api_key=api_key,
             headers=headers,
             timeouts=timeouts or Timeouts(),

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 from homefire.errors import InvalidParameterError
 from homefire.options import GenerationOptions
 from homefire.protocols import llamacpp
-from homefire.providers._server import Call, Plan, Route, ServerLLM
+from homefire.providers._server import Call, Plan, Route, ServerLLM, named_choice
 from homefire.types import CompletionResponse, LLMMetadata, Messages, as_messages
 
 
@@ -103,7 +103,11 @@ class Llamafile(ServerLLM):
 
     def _tool_support(self, options: GenerationOptions) -> Plan[bool]:
         """llama.cpp ignores `tools` (and `tool_choice`) when the model's template has no tool
-        support, so ask `/props` (once) whether it has."""
+        support, so ask `/props` (once) whether it has. It reads `tool_choice` only as a
+        word ("auto", "none", "required") and takes a named tool for "auto", so a named choice
+        always goes through homefire's constrained prompting."""
+        if named_choice(options):
+            return False
         if self._takes_tools is None:
             caps = (yield from self._props()).raw.get("chat_template_caps")
             self._takes_tools = isinstance(caps, Mapping) and caps.get("supports_tools") is True

@@ -1,9 +1,12 @@
 """LM Studio: OpenAI-compatible inference plus its REST API for models, loads and downloads.
 
 Chat and completion go to `/api/v0/...` (the OpenAI body, answered with `stats` that become
-`Timings`). `context_window=N` is applied by loading the model with that context before the
-first request (LM Studio's JIT load would pick its own); `ttl` rides on every request so a
-JIT-loaded model is unloaded after that many idle seconds.
+`Timings`). `context_window=N` is applied by loading the model with that context through
+`POST /api/v1/models/load` before the first request (LM Studio's JIT load would pick its
+own). That route takes the context and a few engine settings, and refuses anything else:
+GPU offload and a load's TTL exist only in `lms load --gpu/--ttl`, so asking for them raises
+NotSupportedError saying so. `ttl` on the provider rides on every inference request, where
+LM Studio applies it to a model that request loads just in time.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from homefire._validate import integer
-from homefire.errors import HomefireTimeoutError, InvalidParameterError
+from homefire.errors import HomefireTimeoutError, InvalidParameterError, NotSupportedError
 from homefire.options import GenerationOptions
 from homefire.progress import ProgressCallback
 from homefire.protocols import lmstudio, openai
@@ -25,8 +28,11 @@ class LMStudio(ServerLLM):
     """A model served by LM Studio (default `http://localhost:1234`).
 
     `api_key` defaults to `$LMSTUDIO_API_TOKEN` (needed only when the server requires
-    authentication). `gpu` (0..1, "max" or "off") and `context_window` are load settings,
-    applied once before the first request when the model is not loaded that way already.
+    authentication). `context_window` is a load setting, applied once before the first
+    request when the model is not loaded with it already. `ttl` (seconds) is sent with every
+    request: a model a request loads just in time unloads after that long idle. GPU offload
+    cannot be set through LM Studio's API (`gpu=` raises NotSupportedError): use
+    `lms load <model> --gpu 0.5` or the app.
     """
 
     chat_route: ClassVar[Route[ChatResponse]] = Route(
@@ -46,26 +52,24 @@ class LMStudio(ServerLLM):
         ttl: int | None = None,
         **kwargs: Any,
     ) -> None:
+        if gpu is not None:
+            raise _no_gpu(model)
         super().__init__(model, **kwargs)
-        self.gpu = gpu
         self.ttl = integer("ttl", ttl, low=1, optional=True)
 
     # --- applying the load settings -------------------------------------------------------
 
-    def _needs_load(self, models: list[ModelInfo]) -> bool:
-        entry = next((m for m in models if m.id == self.model), None)
-        return (
-            entry is None
-            or not entry.loaded
-            or (self.context_window is not None and entry.context_length != self.context_window)
-        )
-
     def _settle(self) -> Plan[None]:
-        """Load the model with the context and GPU offload asked for, unless it already is."""
-        if self.model is None or (self.context_window is None and self.gpu is None):
+        """Load the model with the context asked for, unless it is loaded with it already."""
+        if self.model is None or self.context_window is None:
             return
-        if self._needs_load((yield from self._models())):
-            yield from self._load(LoadRequest(self.model, self.context_window, self.gpu, self.ttl))
+        models, rest_v1 = yield from self._listing()
+        entry = next((m for m in models if m.id == self.model), None)
+        if entry is not None and entry.loaded and entry.context_length == self.context_window:
+            return
+        if not rest_v1:
+            raise _no_load_api(self.model, self.context_window)
+        yield from self._load(LoadRequest(self.model, self.context_window))
 
     # --- wire ------------------------------------------------------------------------------
 
@@ -88,23 +92,37 @@ class LMStudio(ServerLLM):
 
     def _models(self) -> Plan[list[ModelInfo]]:
         """Downloaded models with state, quantization and context (REST v1, else v0)."""
+        models, _ = yield from self._listing()
+        return models
+
+    def _listing(self) -> Plan[tuple[list[ModelInfo], bool]]:
+        """The models, and whether this LM Studio has REST v1 (0.4+, the one that loads)."""
         body = yield Call("GET", "/api/v1/models")
         if _before_v1(body):
-            return lmstudio.parse_v0_models((yield Call("GET", "/api/v0/models")))
-        return lmstudio.parse_v1_models(body)
+            return lmstudio.parse_v0_models((yield Call("GET", "/api/v0/models"))), False
+        return lmstudio.parse_v1_models(body), True
 
     def _load(self, request: LoadRequest) -> Plan[ModelInfo]:
-        """Load `model` (blocks until loaded); returns it with the context now in effect."""
+        """Load `model` (blocks until loaded); returns it with the context now in effect.
+
+        LM Studio's load API takes the context length, not GPU offload nor a TTL: asking for
+        those raises NotSupportedError before anything is sent."""
         name = request.model or self.model
         if name is None:
             raise InvalidParameterError("model", "name the model to load (see `models()`)")
-        ttl = integer("ttl", request.ttl, low=1, optional=True)
-        body = lmstudio.build_load_body(
-            name, context_length=request.context_length, gpu=request.gpu, ttl=ttl
-        )
-        instance, context = lmstudio.parse_load(
-            (yield Call("POST", "/api/v1/models/load", body, retry=False))
-        )
+        if request.gpu is not None:
+            raise _no_gpu(name)
+        if request.ttl is not None:
+            raise NotSupportedError(
+                f"LM Studio's load API takes no TTL: a model loaded this way stays until "
+                f"unloaded. Load it with `lms load {name} --ttl {request.ttl}` instead, or "
+                f"give LMStudio(ttl=...) to unload models that requests load just in time"
+            )
+        body = lmstudio.build_load_body(name, context_length=request.context_length)
+        answer = yield Call("POST", "/api/v1/models/load", body, retry=False)
+        if lmstudio.is_unknown_route(answer):
+            raise _no_load_api(name, request.context_length)
+        instance, context = lmstudio.parse_load(answer)
         self._metadata = None
         return ModelInfo(id=instance, loaded=True, context_length=context or request.context_length)
 
@@ -171,6 +189,22 @@ class LMStudio(ServerLLM):
         """True when LM Studio's server answers its greeting."""
         response = yield self._probe("/lmstudio-greeting")
         return self._judge(response, lmstudio.is_greeting)
+
+
+def _no_gpu(model: str | None) -> NotSupportedError:
+    name = model or "<model>"
+    return NotSupportedError(
+        "LM Studio's API cannot set GPU offload; load the model with "
+        f"`lms load {name} --gpu 0.5` (a ratio, max or off) or in the app, then use it here"
+    )
+
+
+def _no_load_api(model: str, context: int | None) -> NotSupportedError:
+    flag = f" --context-length {context}" if context is not None else ""
+    return NotSupportedError(
+        f"this LM Studio (before 0.4) has no API to load models: run `lms load {model}{flag}`, "
+        "or update LM Studio"
+    )
 
 
 def _before_v1(body: Any) -> bool:

@@ -25,7 +25,7 @@ class LocalAI(ServerLLM):
         "/v1/chat/completions", localai.parse_chat, openai.ChatStreamAssembler
     )
     completion_route: ClassVar[Route[CompletionResponse]] = Route(
-        "/v1/completions", localai.parse_completion, openai.CompletionStreamAssembler
+        "/v1/completions", localai.parse_completion, localai.CompletionStreamAssembler
     )
     health_path: ClassVar[str | None] = "/readyz"
 

@@ -2,6 +2,8 @@
 
 Xinference is a cluster (one supervisor, any number of workers): the REST API is the
 supervisor's, a launched model may live on any worker, and nothing here assumes one node.
+`nodes()` lists the cluster, `ModelInfo.nodes` says which workers serve a model, and a model
+whose worker stopped answering raises `WorkerLostError`.
 `context_window=N` is applied as `n_ctx` when this provider launches a model.
 """
 
@@ -20,6 +22,7 @@ from homefire.errors import (
     ModelNotFoundError,
     NotSupportedError,
     ServerBusyError,
+    WorkerLostError,
 )
 from homefire.progress import ProgressCallback
 from homefire.protocols import xinference
@@ -77,6 +80,28 @@ class Xinference(ServerLLM):
 
     def _http_error(self, status: int, body: Any, *, url: str | None = None) -> HomefireError:
         message, _, _ = error_details(body)
+        worker = xinference.unreachable_node(message)
+        if worker is not None:
+            return WorkerLostError(
+                f"HTTP {status} from {url}: {message}. The Xinference node {worker} that holds "
+                "this model does not answer its supervisor: the worker stopped or its machine "
+                "is down. Restart the worker, or launch the model again on a live one (see "
+                "nodes()); the supervisor forgets the worker and its models once its health "
+                "checks fail",
+                worker=worker,
+                url=url,
+                status=status,
+                body=body,
+            )
+        if status in (400, 404) and "not found in the model list" in message.lower():
+            return ModelNotFoundError(
+                f"HTTP {status} from {url}: {message}. Xinference lists only running models: "
+                "see models(), and launch() the model first; a model whose worker left the "
+                "cluster (see nodes()) is gone with it and must be launched again",
+                url=url,
+                status=status,
+                body=body,
+            )
         if status == 400 and "not found" in message.lower():
             return ModelNotFoundError(
                 f"HTTP 400 from {url}: {message}. List the running models with models(), "
@@ -112,20 +137,30 @@ class Xinference(ServerLLM):
         return info
 
     def _models(self) -> Plan[list[ModelInfo]]:
-        """The running models, each under its uid, with context, quantization and abilities.
+        """The running models, each under its uid, with context, quantization, abilities and
+        the workers that serve it.
 
         `context_length` is the n_ctx of launches made through this object, else the model
         family's (Xinference does not report a launch's n_ctx).
         """
-        return [
-            self._in_effect(m) for m in xinference.parse_models((yield Call("GET", "/v1/models")))
-        ]
+        listing = yield Call("GET", "/v1/models")
+        placements = xinference.parse_placements((yield Call("GET", "/v1/models/instances")))
+        return [self._in_effect(m) for m in xinference.parse_models(listing, placements)]
+
+    def _description(self, model_uid: str | None) -> Plan[ModelInfo]:
+        uid = self._uid(model_uid)
+        body = yield Call("GET", f"/v1/models/{uid}")
+        instances = yield Call("GET", "/v1/models/instances", params={"model_uid": uid})
+        nodes = xinference.parse_placements(instances).get(uid, [])
+        return self._in_effect(xinference.parse_describe(uid, body, nodes))
 
     def describe(self, model_uid: str | None = None) -> ModelInfo:
-        uid = self._uid(model_uid)
-        return self._in_effect(
-            xinference.parse_describe(uid, self.http.get_json(f"/v1/models/{uid}"))
-        )
+        """One running model (this provider's unless `model_uid` names another), with the
+        workers that serve it in `nodes`."""
+        return self._run(self._description(model_uid))
+
+    async def adescribe(self, model_uid: str | None = None) -> ModelInfo:
+        return await self._arun(self._description(model_uid))
 
     def launch(self, model_name: str, **settings: Unpack[LaunchSettings]) -> str:
         """Launch a registered model and wait until every replica is READY; returns its uid.
@@ -248,6 +283,9 @@ class Xinference(ServerLLM):
         """Stop a running model and free its resources on whichever worker holds it."""
         self._run(self._terminate(model_uid))
 
+    async def aterminate(self, model_uid: str | None = None) -> None:
+        await self._arun(self._terminate(model_uid))
+
     def _load(self, request: LoadRequest) -> Plan[ModelInfo]:
         """`launch(model, n_ctx=context_length, n_gpu=gpu)`; Xinference has no idle TTL."""
         if request.ttl is not None:
@@ -262,9 +300,7 @@ class Xinference(ServerLLM):
             )
         n_gpu = "auto" if request.gpu is None else request.gpu
         uid = yield from self._launch(request.model, n_ctx=request.context_length, n_gpu=n_gpu)
-        return self._in_effect(
-            xinference.parse_describe(uid, (yield Call("GET", f"/v1/models/{uid}")))
-        )
+        return (yield from self._description(uid))
 
     def _unload(self, model: str | None) -> Plan[None]:
         yield from self._terminate(model)
@@ -280,6 +316,14 @@ class Xinference(ServerLLM):
         if response.status >= 400:
             raise self._http_error(response.status, response.json_or_text(), url=response.url)
 
-    def cluster_info(self) -> list[NodeInfo]:
-        """Every node of the cluster: the supervisor and each worker with its GPUs."""
-        return xinference.parse_cluster_info(self.http.get_json("/v1/cluster/info"))
+    def _nodes(self) -> Plan[list[NodeInfo]]:
+        body = yield Call("GET", "/v1/cluster/info", params={"detailed": "true"})
+        return xinference.parse_cluster_info(body)
+
+    def nodes(self) -> list[NodeInfo]:
+        """Every node of the cluster, supervisor first, then each worker (`is_worker`) with its
+        address, GPUs, CPUs and memory; a model's `nodes` name these workers."""
+        return self._run(self._nodes())
+
+    async def anodes(self) -> list[NodeInfo]:
+        return await self._arun(self._nodes())

@@ -61,14 +61,6 @@ Target: TypeAlias = "str | os.PathLike[str] | LLM | None"
 SWEEP_SETTINGS = ("n_threads", "n_gpu_layers", "context_window", "kv_cache_type", "n_parallel")
 """The load settings a benchmark can sweep, as `hf.LlamaCPP` names them, slowest first."""
 
-_FLAGS = {
-    "n_threads": "--threads",
-    "n_gpu_layers": "--n-gpu-layers",
-    "context_window": "--ctx",
-    "kv_cache_type": "--kv-type",
-    "n_parallel": "--parallel",
-    "engine": "--engine",
-}
 _SHORT = {
     "engine": "",
     "n_threads": "t",
@@ -408,7 +400,7 @@ def _refuse_settings(plan: _Plan, given: Sequence[str]) -> None:
     """Load settings only mean something for a model this run loads in-process."""
     if not given or (plan.in_process and plan.llm is None):
         return
-    names = ", ".join(f"{name} ({_FLAGS[name]})" for name in given)
+    names = ", ".join(f"{name}=" for name in given)
     if plan.llm is not None:
         raise NotSupportedError(
             f"{names} set how a model is loaded, but target {plan.label!r} is an LLM that is "
@@ -424,7 +416,9 @@ def _refuse_settings(plan: _Plan, given: Sequence[str]) -> None:
 # --- one target with one combination of settings --------------------------------------------
 
 
-def _open(plan: _Plan, settings: Mapping[str, Any]) -> tuple[LLM, float | None]:
+def _open(
+    plan: _Plan, settings: Mapping[str, Any], api_key: str | None
+) -> tuple[LLM, float | None]:
     """The LLM to measure and how long loading it took (None: it was loaded already)."""
     if plan.llm is not None:
         return plan.llm, None
@@ -437,7 +431,7 @@ def _open(plan: _Plan, settings: Mapping[str, Any]) -> tuple[LLM, float | None]:
     from homefire.servers.specs import build
 
     assert plan.endpoint is not None
-    return build(plan.endpoint), None
+    return build(plan.endpoint, **({"api_key": api_key} if api_key else {})), None
 
 
 def _end_token_ids(llm: Any) -> list[int]:
@@ -784,6 +778,7 @@ def bench(
     n_parallel: int | Sequence[int] | None = None,
     engine: str | None = None,
     warmup: bool = True,
+    api_key: str | None = None,
     on_row: Callable[[BenchRow], None] | None = None,
     on_status: Callable[[str], None] | None = None,
 ) -> BenchReport:
@@ -792,8 +787,9 @@ def bench(
 
     Load settings (one value or a list each) are swept like llama-bench's: each combination
     loads the model afresh and makes one row per concurrency level. They apply to models
-    loaded here only; for a server they raise `NotSupportedError`. `on_row` gets each row as
-    it is done, `on_status` a line saying what runs now.
+    loaded here only; for a server they raise `NotSupportedError`. `api_key` is sent to the
+    servers named by a spec or URL. `on_row` gets each row as it is done, `on_status` a line
+    saying what runs now.
     """
     workload = _workload(prompt_tokens, gen_tokens, reps, concurrency, warmup)
     combos = expand_sweep(
@@ -819,7 +815,7 @@ def bench(
             settings = {**combo, **({"engine": engine} if engine is not None else {})}
             described = describe_settings(settings)
             status(f"{plan.label}: loading" + (f" ({described})" if described else ""))
-            llm, load_ms = _open(plan, settings)
+            llm, load_ms = _open(plan, settings, api_key)
             try:
                 _check_fits(llm, plan, workload)
                 runner = _Runner(plan, llm, load_ms, combo, workload, status)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from homefire.errors import InvalidParameterError
+from homefire.http.urls import url_problem
 from homefire.providers import _registry
 
 if TYPE_CHECKING:
@@ -39,10 +40,38 @@ class Endpoint:
     options: Mapping[str, Any] = field(default_factory=dict)
 
 
+CONFIG_ENV = "HOMEFIRE_CONFIG"
+
+
 def config_path() -> Path:
-    override = os.environ.get("HOMEFIRE_CONFIG")
+    """The config file: `$HOMEFIRE_CONFIG`, which must name a file, else the user's default
+    (which need not exist)."""
+    override = os.environ.get(CONFIG_ENV)
     if override:
-        return Path(override)
+        path = Path(override)
+        try:
+            is_dir, exists = path.is_dir(), path.exists()
+        except OSError as exc:  # a name too long for the file system, say
+            raise InvalidParameterError(
+                CONFIG_ENV, f"{override!r} cannot be used as the config file ({exc.strerror})"
+            ) from None
+        if is_dir:
+            raise InvalidParameterError(
+                CONFIG_ENV,
+                f"{override!r} is a folder; point it at the TOML file itself "
+                f"(e.g. {path / 'config.toml'})",
+            )
+        if not exists:
+            raise InvalidParameterError(
+                CONFIG_ENV,
+                f"{override!r} does not exist; create it, or unset {CONFIG_ENV} to use "
+                f"{_default_path()}",
+            )
+        return path
+    return _default_path()
+
+
+def _default_path() -> Path:
     from platformdirs import user_config_dir
 
     return Path(user_config_dir("homefire")) / "config.toml"
@@ -57,6 +86,8 @@ def load_config(path: Path | None = None) -> dict[str, dict[str, Any]]:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InvalidParameterError("config", f"{path} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise InvalidParameterError("config", f"{path} cannot be read ({exc.strerror})") from None
     endpoints = data.get("endpoints", {})
     if not isinstance(endpoints, dict) or not all(isinstance(v, dict) for v in endpoints.values()):
         raise InvalidParameterError(
@@ -87,9 +118,16 @@ def from_config(name: str, entry: Mapping[str, Any], path: Path) -> Endpoint:
     timeouts = options.pop("timeouts", None)
     if timeouts is not None:
         options["timeouts"] = _timeouts(name, timeouts, path)
+    base_url = options.pop("base_url", None)
+    if base_url is not None:
+        problem = url_problem(base_url) if isinstance(base_url, str) else "it is not a string"
+        if problem:
+            raise InvalidParameterError(
+                "config", f"endpoint {name!r} in {path}: base_url {base_url!r}: {problem}"
+            )
     return Endpoint(
         provider=provider.lower(),
-        base_url=options.pop("base_url", None),
+        base_url=base_url,
         model=options.pop("model", None),
         options=options,
     )

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from homefire._bridge import run_sync
+from homefire._validate import integer
 from homefire.errors import (
     HomefireError,
     HomefireTimeoutError,
@@ -22,6 +23,7 @@ from homefire.errors import (
     ServerError,
 )
 from homefire.http import HTTPClient, RetryPolicy, Timeouts
+from homefire.http.urls import url_problem
 from homefire.llm.base import LLM
 from homefire.protocols.fingerprint import PROBE_PATHS, Identity, Probe, identify
 from homefire.providers import _registry
@@ -48,21 +50,35 @@ class FoundServer:
 
 def _targets(hosts: Sequence[str], ports: Sequence[int]) -> list[str]:
     """Base URLs to probe: a host alone gets every usual port; host:port or a URL just that."""
+    if isinstance(hosts, str):
+        hosts = [hosts]
+    for port in ports:
+        integer("ports", port, low=1, high=65535)
     urls: list[str] = []
     for host in hosts or ["127.0.0.1"]:
-        if not isinstance(host, str) or not host:
+        if not isinstance(host, str) or not host.strip():
             raise InvalidParameterError(
                 "hosts", f"each host must be a non-empty string, got {host!r}"
             )
         if "://" in host:
-            parts = urlsplit(host)
+            url = _checked(host, host)
+            parts = urlsplit(url)
             urls.append(f"{parts.scheme}://{parts.netloc}")
             continue
-        if host.count(":") == 1:
-            urls.append(f"http://{host}")
+        if host.count(":") == 1 or (host.startswith("[") and "]:" in host):
+            urls.append(_checked(f"http://{host}", host))
             continue
-        urls.extend(f"http://{host}:{port}" for port in ports)
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"  # a bare IPv6 address
+        urls.extend(_checked(f"http://{host}:{port}", host) for port in ports)
     return list(dict.fromkeys(urls))
+
+
+def _checked(url: str, host: str) -> str:
+    problem = url_problem(url)
+    if problem:
+        raise InvalidParameterError("hosts", f"{host!r} is not a host, host:port or URL: {problem}")
+    return url.rstrip("/")
 
 
 async def _probe(http: HTTPClient, path: str) -> Probe | None:
@@ -119,20 +135,29 @@ def identify_url(base_url: str, *, probe_timeout: float = 2.0) -> Identity:
     return identity
 
 
-async def _list_models(base_url: str, identity: Identity, probe_timeout: float) -> list[ModelInfo]:
+async def _list_models(
+    base_url: str, identity: Identity, probe_timeout: float, api_key: str | None
+) -> list[ModelInfo]:
     provider: Any = _registry.for_kind(identity.kind).load()
     llm: LLM = provider(
         base_url=base_url,
+        api_key=api_key,
         timeouts=Timeouts(connect=probe_timeout, first_token=probe_timeout * 3),
         retry=RetryPolicy(attempts=1),
     )
     try:
         return await llm.amodels()
-    finally:
-        llm.close()
+    finally:  # its async connections close on this loop, the one that opened them
+        aclose = getattr(llm, "aclose", None)
+        if aclose is not None:
+            await aclose()
+        else:
+            llm.close()
 
 
-async def _examine(base_url: str, probe_timeout: float, with_models: bool) -> FoundServer | None:
+async def _examine(
+    base_url: str, probe_timeout: float, with_models: bool, api_key: str | None
+) -> FoundServer | None:
     try:
         identity = await aidentify(base_url, probe_timeout=probe_timeout)
     except ServerError:
@@ -142,7 +167,7 @@ async def _examine(base_url: str, probe_timeout: float, with_models: bool) -> Fo
     found = FoundServer(base_url, identity)
     if with_models:
         try:
-            found.models = await _list_models(base_url, identity, probe_timeout)
+            found.models = await _list_models(base_url, identity, probe_timeout, api_key)
         except HomefireError as exc:
             found.error = str(exc)
     return found
@@ -154,10 +179,14 @@ async def adiscover(
     ports: Sequence[int] = USUAL_PORTS,
     probe_timeout: float = DEFAULT_TIMEOUT,
     with_models: bool = True,
+    api_key: str | None = None,
 ) -> list[FoundServer]:
-    """Every LLM server answering on `hosts` (default: this machine) at the usual ports."""
+    """Every LLM server answering on `hosts` (default: this machine) at the usual ports;
+    `api_key` is sent to list the models of servers that want one."""
     targets = _targets(hosts, ports)
-    results = await asyncio.gather(*(_examine(url, probe_timeout, with_models) for url in targets))
+    results = await asyncio.gather(
+        *(_examine(url, probe_timeout, with_models, api_key) for url in targets)
+    )
     return [r for r in results if r is not None]
 
 
@@ -167,8 +196,15 @@ def discover(
     ports: Sequence[int] = USUAL_PORTS,
     probe_timeout: float = DEFAULT_TIMEOUT,
     with_models: bool = True,
+    api_key: str | None = None,
 ) -> list[FoundServer]:
     """`adiscover` for sync callers, also those inside a running event loop."""
     return run_sync(
-        adiscover(hosts, ports=ports, probe_timeout=probe_timeout, with_models=with_models)
+        adiscover(
+            hosts,
+            ports=ports,
+            probe_timeout=probe_timeout,
+            with_models=with_models,
+            api_key=api_key,
+        )
     )

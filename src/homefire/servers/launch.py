@@ -94,7 +94,7 @@ def _command(
     host: str,
     port: int,
     context_window: int | None,
-    parallel: int,
+    parallel: int | None,
     n_threads: int | None,
     extra_args: Sequence[str],
 ) -> list[str]:
@@ -102,7 +102,9 @@ def _command(
         argv = [sys.executable, "-m", "homefire.servers.serve"]
         if model_path is not None:
             argv.append(str(model_path))
-        argv += ["--host", host, "--port", str(port), "--parallel", str(parallel)]
+        argv += ["--host", host, "--port", str(port)]
+        if parallel is not None:
+            argv += ["--parallel", str(parallel)]
         if context_window is not None:
             argv += ["--ctx", str(context_window)]
         if n_threads is not None:
@@ -113,17 +115,20 @@ def _command(
         argv += ["--server", "--nobrowser"]
     if model_path is not None:
         argv += ["-m", str(model_path)]
-    argv += ["--host", host, "--port", str(port), "--parallel", str(parallel)]
+    argv += ["--host", host, "--port", str(port)]
+    if parallel is not None:
+        argv += ["--parallel", str(parallel)]
     if context_window is not None:
-        # llama.cpp splits -c between the slots; each slot gets `context_window`.
-        argv += ["-c", str(context_window * parallel)]
+        # With --parallel, llama.cpp splits -c between the slots: each gets `context_window`.
+        # Without it, its slots share one pool of -c tokens, each able to use them all.
+        argv += ["-c", str(context_window * (parallel or 1))]
     if n_threads is not None:
         argv += ["-t", str(n_threads)]
     return [*argv, *extra_args]
 
 
 def _check(
-    model_path: Path | None, binary: str | Path | None, parallel: int, timeout: float
+    model_path: Path | None, binary: str | Path | None, parallel: int | None, timeout: float
 ) -> None:
     if model_path is not None and not model_path.is_file():
         raise ModelFileError(str(model_path), "no such file", "Pass the path of a .gguf file")
@@ -131,7 +136,7 @@ def _check(
         raise InvalidParameterError("binary", f"{binary} is not an executable file")
     if model_path is None and binary is not None and "llamafile" not in Path(binary).name:
         raise InvalidParameterError("model_path", "a llama-server binary needs a model file")
-    integer("parallel", parallel, low=1)
+    integer("parallel", parallel, low=1, optional=True)
     seconds("ready_timeout", timeout)
 
 
@@ -171,7 +176,7 @@ def launch(
     port: int | None = None,
     host: str = "127.0.0.1",
     context_window: int | None = None,
-    parallel: int = 1,
+    parallel: int | None = None,
     api_key: str | None = None,
     n_threads: int | None = None,
     extra_args: Sequence[str] = (),
@@ -182,8 +187,10 @@ def launch(
 
     Use it in a `with` block (the server stops at its end) or call `.stop()` yourself.
     Without `binary` the in-process engine serves `model_path` (the embedded model when
-    None) in a child process. `api_key=None` generates a key; the server refuses requests
-    without it. `context_window` is per slot. The log goes to `log_path` (default: a temporary
+    None) in a child process, behind homefire's own front end. `api_key=None` generates a
+    key; the server refuses requests without it. `context_window` is what each request may
+    use; `parallel=None` leaves the slots to the server (4 sharing one KV pool, for both
+    homefire's and llama.cpp's). The log goes to `log_path` (default: a temporary
     file, kept after exit for reading).
     """
     model = Path(model_path) if model_path is not None else None

@@ -52,7 +52,7 @@ T = TypeVar("T")
 
 _STRATEGIES: tuple[str, ...] = get_args(Strategy)
 # Timeouts that fire before any of the answer arrived; "total" and "between_chunks" may not.
-_BEFORE_ANSWER_TIMEOUTS = frozenset({"connect", "first_token", "max_concurrency"})
+_BEFORE_ANSWER_TIMEOUTS = frozenset({"connect", "first_token", "max_concurrency", "load"})
 _NOT_READY = "not ready (loading its model, or busy)"
 _JOIN_SECONDS = 5.0
 _CONFIG_KEYS = ("provider", "backends", "strategy", "health_interval", "backoff", "max_backoff")
@@ -706,10 +706,12 @@ def _merge_models(listings: list[tuple[str, list[ModelInfo]]]) -> list[ModelInfo
                     size_bytes=model.size_bytes,
                     capabilities=list(model.capabilities),
                     raw=model.raw,
+                    nodes=list(model.nodes),
                     backends=[name],
                 )
             else:
                 seen.loaded = seen.loaded or model.loaded
+                seen.nodes += [node for node in model.nodes if node not in seen.nodes]
                 if name not in seen.backends:
                     seen.backends.append(name)
     return list(merged.values())

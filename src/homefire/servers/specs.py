@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from homefire.errors import InvalidParameterError
+from homefire.http.urls import check_base_url, url_problem
 from homefire.llm.base import LLM
 from homefire.providers import _registry
 from homefire.servers.config import Endpoint, config_path, from_config, load_config
@@ -42,13 +43,19 @@ def parse_spec(spec: str) -> Endpoint | None:
             return None  # a Windows path such as C:\models, not a scheme
         known = ", ".join(_registry.builtin_schemes())
         raise InvalidParameterError(
-            "spec", f"unknown provider {scheme!r} in {spec!r}; use one of {known}"
+            "spec",
+            f"unknown provider {scheme!r} in {spec!r}; use one of {known}, or write a "
+            "server's address as http://HOST:PORT",
         )
     if not rest.startswith("//"):
         return Endpoint(row.scheme, model=rest or None)
-    parts = urlsplit("http:" + rest)
-    if not parts.netloc:
+    address = rest[2:].partition("/")[0]
+    if not address:
         raise InvalidParameterError("spec", f"{spec!r} has no host:port after '{scheme}://'")
+    problem = url_problem(f"http://{address}")
+    if problem:
+        raise InvalidParameterError("spec", f"{spec!r} has a bad address: {problem}")
+    parts = urlsplit("http:" + rest)
     path = parts.path.strip("/")
     root = row.api_root.strip("/")
     if root and (path == root or path.startswith(root + "/")):
@@ -66,7 +73,7 @@ def resolve(spec: str) -> Endpoint:
     if spec.lower().startswith(("http://", "https://")):
         from homefire.servers.discover import identify_url
 
-        root = spec.rstrip("/").removesuffix("/v1")
+        root = check_base_url(spec, name="spec").removesuffix("/v1")
         identity = identify_url(root)
         return Endpoint(_registry.for_kind(identity.kind).scheme, root)
     path = config_path()

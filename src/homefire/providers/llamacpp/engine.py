@@ -7,12 +7,15 @@ answers with OpenAI-style dicts, so parsing, chat templates and validation live 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import contextlib
+import queue
+import time
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from homefire.errors import InvalidParameterError
+from homefire.errors import InvalidParameterError, StreamInterruptedError
 
 # KV cache element types llama.cpp accepts, by the name users write (as in `--cache-type-k`).
 KV_CACHE_TYPES = ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1")
@@ -51,21 +54,70 @@ class Engine(Protocol):
     """One loaded model. Every method may be called from many threads at once."""
 
     def complete(self, body: dict[str, Any]) -> dict[str, Any]:
-        """A non-streaming completion: the OpenAI `text_completion` dict, or an error dict."""
+        """A non-streaming completion: the OpenAI `text_completion` dict, or an error dict.
+        The body's `prompt` is a text, or the token ids to read as they are."""
         ...
 
-    def stream(self, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    def stream(self, body: dict[str, Any]) -> Generator[dict[str, Any], None, None]:
         """Completion chunks; closing the iterator early stops the generation in the engine."""
         ...
 
-    def tokenize(self, text: str) -> list[int]:
-        """Token ids of `text` as the model reads it inside a prompt (special tokens parsed)."""
+    def tokenize(self, text: str, *, special: bool = True, add_special: bool = False) -> list[int]:
+        """Token ids of `text`: with `special`, control tokens spelled in it are read as those
+        tokens (as in template markup), else as plain text; `add_special` adds what the model
+        puts around a whole prompt (BOS)."""
         ...
 
     def close(self) -> None:
         """Free the model; never raises. Requests still running are cancelled (their
         consumers get GenerationError) and the engine waits, bounded, until they stop."""
         ...
+
+
+POLL_SECONDS = 0.1
+"""How long a thread waiting for an engine's next chunk sleeps at a time: waking up now and then
+lets a Ctrl-C reach it.
+
+The waiting loops avoid `continue`: CPython 3.11 skips the enclosing `finally` (which stops the
+generation) when an interrupt lands on a `continue`.
+"""
+
+
+def wait_for_done(chunks: queue.SimpleQueue[Any], done: object, seconds: float) -> None:
+    """Wait, bounded, until a stopped generation's worker has let go of the engine."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            if chunks.get(timeout=min(left, POLL_SECONDS)) is done:
+                return
+        except queue.Empty:
+            pass
+
+
+def assemble(chunks: Generator[dict[str, Any], None, None]) -> dict[str, Any]:
+    """The `text_completion` dict of a whole streamed answer (or the error chunk that ended it).
+
+    Both engines answer a plain call by streaming underneath: an interrupt (Ctrl-C) then
+    reaches the thread that waits for the next chunk and cancels the generation, where a
+    call into the engine would block, uninterruptible, until the answer is complete.
+    """
+    pieces: list[str] = []
+    finish: str | None = None
+    result: dict[str, Any] = {"object": "text_completion"}
+    with contextlib.closing(chunks):  # an interrupt between two chunks must stop the stream too
+        for chunk in chunks:
+            if "error" in chunk:
+                return chunk
+            for choice in chunk.get("choices") or ():
+                pieces.append(choice.get("text") or "")
+                finish = choice.get("finish_reason") or finish
+            result.update((k, chunk[k]) for k in ("id", "model", "usage", "timings") if k in chunk)
+    if finish is None:
+        raise StreamInterruptedError(
+            "the engine stopped before finishing the answer", partial_text="".join(pieces)
+        )
+    result["choices"] = [{"index": 0, "text": "".join(pieces), "finish_reason": finish}]
+    return result
 
 
 _JSON_TYPES = frozenset({"string", "number", "integer", "boolean", "object", "array", "null"})

@@ -8,13 +8,15 @@ streams lack, so both engines report the same things.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import inspect
 import json
+import queue
 import random
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Mapping
 from typing import Any
 
 from homefire.errors import (
@@ -27,8 +29,11 @@ from homefire.errors import (
 from homefire.providers.llamacpp.engine import (
     MODEL_CLOSED,
     MODEL_CLOSED_MIDWAY,
+    POLL_SECONDS,
     EngineSettings,
+    assemble,
     check_json_schema,
+    wait_for_done,
 )
 
 # Llama() arguments homefire sets from LlamaCPP's own keyword arguments.
@@ -64,6 +69,18 @@ def _llama_cpp() -> Any:
             "llama-cpp-python", "LlamaCPP(engine='llama-cpp-python')", extra="llama-cpp-python"
         ) from None
     return llama_cpp
+
+
+GPU_BUILD = (
+    'CMAKE_ARGS="-DGGML_CUDA=on" pip install llama-cpp-python --force-reinstall --no-cache-dir '
+    "(-DGGML_METAL=on on a Mac, -DGGML_HIP=on for AMD, -DGGML_VULKAN=on for others)"
+)
+"""How to install a llama-cpp-python build that offloads to a GPU (it compiles on install)."""
+
+
+def gpu_offload() -> bool:
+    """Whether this llama-cpp-python build was compiled with a GPU backend."""
+    return bool(_llama_cpp().llama_supports_gpu_offload())
 
 
 def _parameters(function: Any) -> list[str]:
@@ -206,75 +223,124 @@ class LlamaCppPythonEngine:
             llm.close()
 
     def complete(self, body: dict[str, Any]) -> dict[str, Any]:
-        kwargs = self._call_kwargs(body, stream=False)
-        llm = self._acquire()
-        try:
-            started = time.perf_counter()
-            result: dict[str, Any] = _mapped(llm.create_completion, kwargs)
-            elapsed_ms = (time.perf_counter() - started) * 1000
-        finally:
-            self._release()
-        if "error" in result:
-            return result
-        usage = result.get("usage") or {}
-        result["timings"] = _timings(
-            usage.get("prompt_tokens"), None, usage.get("completion_tokens", 0), elapsed_ms
-        )
-        return result
+        return assemble(self.stream(body))
 
-    def stream(self, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    def stream(self, body: dict[str, Any]) -> Generator[dict[str, Any], None, None]:
+        """Chunks generated in a worker thread while this one waits for them.
+
+        Waiting here, this thread can take a Ctrl-C at any moment and stop the generation at
+        its next token. Running the generation itself here could lose it: llama-cpp-python
+        calls Python from C for every token (logits processors, `logit_bias`), and an
+        interrupt raised inside such a callback is printed and dropped by ctypes.
+        """
         kwargs = self._call_kwargs(body, stream=True)
         llm = self._acquire()
-        try:
-            prompt_tokens = len(llm.tokenize(kwargs["prompt"].encode(), special=True))
-            context = int(llm.n_ctx())
-            if prompt_tokens >= context:
-                yield _overflow(prompt_tokens, context)
-                return
-            started = time.perf_counter()
-            first: float | None = None
-            generated = 0
-            last: dict[str, Any] = {}
-            chunks = llm.create_completion(**kwargs)
-            try:
-                for chunk in chunks:
-                    if self._closing.is_set():
-                        raise GenerationError(MODEL_CLOSED_MIDWAY)
-                    if first is None:
-                        first = time.perf_counter()
-                    if chunk["choices"] and chunk["choices"][0].get("text"):
-                        generated += 1
-                    last = chunk
-                    yield chunk
-            finally:
-                chunks.close()  # stops the generation before the lock is released
-            ended = time.perf_counter()
-            first = first or ended
-            yield {
-                "id": last.get("id"),
-                "object": "text_completion",
-                "choices": [],
-                "usage": {
-                    "prompt_tokens": prompt_tokens,
-                    "completion_tokens": generated,
-                    "total_tokens": prompt_tokens + generated,
-                },
-                "timings": _timings(
-                    prompt_tokens,
-                    (first - started) * 1000,
-                    generated,
-                    (ended - first) * 1000,
-                    timed_n=generated - 1,  # the first token came with the prompt
-                ),
-            }
-        finally:
-            self._release()
+        chunks: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        stop = threading.Event()
+        done = object()
+        # The model is let go by whichever of the two ends last: the consumer, normally (so
+        # its thread keeps the model until it has read the answer), or the worker, when the
+        # consumer gave up waiting for a generation that would not stop.
+        handoff = threading.Lock()
+        ended: list[str] = []
 
-    def tokenize(self, text: str) -> list[int]:
+        def end(side: str) -> None:
+            with handoff:
+                ended.append(side)
+                last = len(ended) == 2
+            if last:
+                self._release()
+
+        def run() -> None:
+            try:
+                with contextlib.closing(self._generate(llm, kwargs)) as generated:
+                    for chunk in generated:
+                        if stop.is_set():
+                            break
+                        chunks.put(chunk)
+            except BaseException as exc:  # handed to the consumer, raised there
+                chunks.put(exc)
+            finally:
+                end("worker")
+                chunks.put(done)
+
+        threading.Thread(target=run, name="homefire-llama-cpp-python", daemon=True).start()
+        finished = False
+        try:
+            while True:  # no `continue` here: see wait_for_done
+                try:
+                    item = chunks.get(timeout=POLL_SECONDS)
+                except queue.Empty:
+                    pass
+                else:
+                    if item is done:
+                        finished = True
+                        return
+                    if isinstance(item, BaseException):
+                        finished = True  # the worker put `done` right after the error
+                        raise item
+                    yield item
+        finally:
+            stop.set()
+            if not finished:
+                wait_for_done(chunks, done, _CLOSE_WAIT_SECONDS)
+            end("consumer")
+
+    def _generate(self, llm: Any, kwargs: dict[str, Any]) -> Generator[dict[str, Any], None, None]:
+        """The chunks of one answer and a last one with usage and timings, which
+        llama-cpp-python's streams lack."""
+        prompt = kwargs["prompt"]
+        prompt_tokens = (
+            len(prompt)
+            if isinstance(prompt, list)
+            else len(llm.tokenize(prompt.encode(), special=True))
+        )
+        context = int(llm.n_ctx())
+        if prompt_tokens >= context:
+            yield _overflow(prompt_tokens, context)
+            return
+        started = time.perf_counter()
+        first: float | None = None
+        generated = 0
+        last: dict[str, Any] = {}
+        chunks = llm.create_completion(**kwargs)
+        try:
+            for chunk in chunks:
+                if self._closing.is_set():
+                    raise GenerationError(MODEL_CLOSED_MIDWAY)
+                if first is None:
+                    first = time.perf_counter()
+                if chunk["choices"] and chunk["choices"][0].get("text"):
+                    generated += 1
+                last = chunk
+                yield chunk
+        finally:
+            chunks.close()  # stops the generation before the lock is released
+        ended = time.perf_counter()
+        first = first or ended
+        yield {
+            "id": last.get("id"),
+            "object": "text_completion",
+            "choices": [],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": generated,
+                "total_tokens": prompt_tokens + generated,
+            },
+            "timings": _timings(
+                prompt_tokens,
+                (first - started) * 1000,
+                generated,
+                (ended - first) * 1000,
+                timed_n=generated - 1,  # the first token came with the prompt
+            ),
+        }
+
+    def tokenize(self, text: str, *, special: bool = True, add_special: bool = False) -> list[int]:
         llm = self._llm
         if llm is None or self._closing.is_set():
             raise GenerationError(MODEL_CLOSED)
-        return [int(t) for t in llm.tokenize(text.encode(), add_bos=False, special=True)]
+        return [int(t) for t in llm.tokenize(text.encode(), add_bos=add_special, special=special)]
 
     def close(self) -> None:
         """Never raises: a running stream stops at its next token and frees the model as it
@@ -306,17 +372,6 @@ def _schema(body: Mapping[str, Any]) -> Any:
     if isinstance(response_format, Mapping) and "json_schema" in response_format:
         return response_format["json_schema"].get("schema", {})
     return None
-
-
-def _mapped(create: Any, kwargs: dict[str, Any]) -> Any:
-    """Run create_completion; its context check becomes the error llama.cpp's server sends."""
-    try:
-        return create(**kwargs)
-    except ValueError as exc:
-        numbers = [int(w.strip("()")) for w in str(exc).split() if w.strip("()").isdigit()]
-        if "exceed context window" not in str(exc) or len(numbers) != 2:
-            raise
-        return _overflow(*numbers)
 
 
 def _overflow(prompt_tokens: int, context: int) -> dict[str, Any]:

@@ -25,23 +25,28 @@ from homefire.errors import (
     ContextOverflowError,
     GenerationError,
     InvalidParameterError,
+    ModelFileError,
     NotSupportedError,
 )
 from homefire.llm.base import LLM
-from homefire.llm.templates import render_chat_template
+from homefire.llm.templates import DEFAULT_LIMITS, PromptPart, TemplateLimits, render_chat_parts
 from homefire.options import parse_options
 from homefire.protocols.llamacpp import build_engine_body
 from homefire.protocols.openai import CompletionStreamAssembler, parse_completion
 from homefire.providers.llamacpp.auto import AUTO, AutoSettings, load_planned, plan_summary
 from homefire.providers.llamacpp.engine import KV_CACHE_TYPES, EngineSettings
+from homefire.providers.llamacpp.gpu import unusable_gpu_layers, warn_unusable
 from homefire.types import (
     ChatMessage,
     ChatResponse,
     CompletionResponse,
     LLMMetadata,
     LoadRequest,
+    Messages,
     ModelInfo,
+    as_messages,
     chat_from_completion,
+    check_text,
 )
 
 if TYPE_CHECKING:
@@ -71,9 +76,13 @@ recent models (32k-128k) would need several GiB more than the weights themselves
 """
 _UNKNOWN_CONTEXT = 4096  # for files that do not say how long a context they were trained on
 _MIN_CONTEXT = 32
-_DEFAULT_SLOTS = 4  # measured: ~25% more aggregate tokens/s for 4 concurrent requests on 2 cores
+DEFAULT_SLOTS = 4
+"""Parallel slots when none are asked for: llama.cpp's server makes the same choice (4 slots
+over one unified KV pool when `--parallel` is not given). Measured here: ~25% more aggregate
+tokens/s for 4 concurrent requests on 2 cores; the pool does not grow with the slots."""
 _DEFAULT_NUM_OUTPUT = 256  # what metadata reports when max_new_tokens is unset
 _UNQUANTIZED_KV = ("f32", "f16", "bf16")
+_MAX_THREADS = 512  # ggml's GGML_MAX_N_THREADS; far more threads make llama.cpp crash
 
 
 def _default_threads() -> int:
@@ -165,7 +174,8 @@ def _engine_settings(
         model_path=Path(),
         context_window=0,
         n_gpu_layers=n_gpu_layers,
-        n_threads=integer("n_threads", n_threads, low=1, optional=True) or _default_threads(),
+        n_threads=integer("n_threads", n_threads, low=1, high=_MAX_THREADS, optional=True)
+        or _default_threads(),
         n_batch=integer("n_batch", n_batch, low=1, optional=True),
         flash_attn=flash,
         cache_type_k=cache_k,
@@ -173,7 +183,7 @@ def _engine_settings(
         use_mmap=flag("use_mmap", use_mmap),
         use_mlock=flag("use_mlock", use_mlock),
         verbose=flag("verbose", verbose),
-        n_parallel=1 if engine == "llama-cpp-python" else slots or _DEFAULT_SLOTS,
+        n_parallel=1 if engine == "llama-cpp-python" else slots or DEFAULT_SLOTS,
         engine_kwargs=dict(engine_kwargs or {}),
     )
 
@@ -190,7 +200,10 @@ class LlamaCPP(LLM):
     whole window; `engine_kwargs` passes other settings to the engine (xllamacpp
     `CommonParams` fields, dotted for nested ones, or `llama_cpp.Llama` arguments).
     `messages_to_prompt` and `completion_to_prompt` replace the chat template and wrap plain
-    prompts, as in LlamaIndex.
+    prompts, as in LlamaIndex. `template_limits` bounds what the model's chat template may do
+    (it is code from the file). `trial_load` first loads a file in a child process, so a file
+    that makes llama.cpp stop the process fails with ModelFileError instead (about half a
+    second, once per file and process; the embedded model is never tried).
     """
 
     def __init__(
@@ -221,6 +234,8 @@ class LlamaCPP(LLM):
         engine_kwargs: Mapping[str, Any] | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
         hardware: Hardware | None = None,
+        template_limits: TemplateLimits | None = None,
+        trial_load: bool = True,
     ) -> None:
         max_tokens = integer("max_new_tokens", max_new_tokens, low=1, optional=True)
         # The caller's defaults; load_model() adds the embedded model's own when it loads it.
@@ -264,6 +279,13 @@ class LlamaCPP(LLM):
             n_parallel=n_parallel,
             engine_kwargs=engine_kwargs,
         )
+        if template_limits is not None and not isinstance(template_limits, TemplateLimits):
+            raise InvalidParameterError(
+                "template_limits",
+                f"must be a homefire.TemplateLimits, got {type(template_limits).__name__}",
+            )
+        self._template_limits = template_limits or DEFAULT_LIMITS
+        self._trial_load = flag("trial_load", trial_load)
         self._chat_template = chat_template
         self._messages_to_prompt = _callable_param("messages_to_prompt", messages_to_prompt)
         self._completion_to_prompt = _callable_param("completion_to_prompt", completion_to_prompt)
@@ -297,6 +319,16 @@ class LlamaCPP(LLM):
         from homefire.modelfiles.gguf import read_model_file
 
         model_file = read_model_file(path)
+        if model_file.tokenizer_model in ("none", "no_vocab"):
+            raise ModelFileError(
+                str(model_file.path),
+                "the file has no vocabulary, so it cannot read or write text",
+                "Use a model made for text generation",
+            )
+        if path_or_url is not None and self._trial_load:
+            from homefire.providers.llamacpp.trial import trial_load
+
+            trial_load(self._engine_name, model_file.path)
         trained = model_file.context_length
         context = self._context_request or min(trained or _UNKNOWN_CONTEXT, CONTEXT_CAP)
         settings = replace(self._settings, model_path=model_file.path, context_window=context)
@@ -315,13 +347,17 @@ class LlamaCPP(LLM):
             engine, settings, plan = load_planned(
                 model_file, settings, self._auto, engine=self._engine_name, open_engine=open_engine
             )
+        gpu_problem = unusable_gpu_layers(self._engine_name, self._module, settings.n_gpu_layers)
         with self._lock:
             old, self._engine = self._engine, engine
             old_embedder, self._embedder = self._embedder, None
             self._model_file, self._context = model_file, settings.context_window
             self._loaded_settings, self._plan = settings, plan
             self.default_options = defaults
+            self._gpu_problem = gpu_problem
         _release(old, old_embedder)
+        if gpu_problem is not None:
+            warn_unusable(gpu_problem)
 
     def _resolve(self, path_or_url: str | os.PathLike[str] | None, sha256: str | None) -> Path:
         if path_or_url is None:
@@ -336,7 +372,10 @@ class LlamaCPP(LLM):
             return download_model(path_or_url, sha256=sha256, cache_dir=self._cache_dir)
         if sha256 is not None:
             raise InvalidParameterError("sha256", "is only used when loading from a URL")
-        return Path(path_or_url).expanduser()
+        try:
+            return Path(path_or_url).expanduser()
+        except RuntimeError as exc:  # "~someone" with no such user
+            raise ModelFileError(str(path_or_url), str(exc), "Check the path") from None
 
     def _loaded(self) -> tuple[Engine, ModelFile]:
         engine, model_file = self._engine, self._model_file
@@ -372,6 +411,8 @@ class LlamaCPP(LLM):
         extra: dict[str, Any] = {}
         if self._plan is not None:
             extra["plan"] = plan_summary(self._plan, self._loaded_settings)
+        if self._gpu_problem is not None:
+            extra.update(gpu_offload=False, gpu_warning=self._gpu_problem)
         return LLMMetadata(
             context_window=self._context,
             num_output=self.default_options.max_tokens or _DEFAULT_NUM_OUTPUT,
@@ -437,11 +478,30 @@ class LlamaCPP(LLM):
         """True while a model is loaded."""
         return self._engine is not None
 
-    def tokenize(self, text: str) -> list[int]:
-        """Token ids of `text` as it would appear inside a prompt (special tokens parsed)."""
+    @property
+    def private_listener(self) -> tuple[str, str] | None:
+        """(address, key) of the engine's own llama.cpp HTTP listener where it has one
+        (xllamacpp; None otherwise): `homefire serve` forwards llama.cpp's native routes
+        that render no template there. It refuses requests without the key."""
+        listener: tuple[str, str] | None = getattr(self._loaded()[0], "private_listener", None)
+        return listener
+
+    def tokenize(self, text: str, *, special: bool = True) -> list[int]:
+        """Token ids of `text` as it would appear inside a prompt: with `special`, control
+        tokens spelled in it (`<|im_start|>`) are read as those tokens, as in a chat
+        template; without, as the plain text a user's message is read as."""
         if not isinstance(text, str):
             raise InvalidParameterError("text", f"must be a string, got {type(text).__name__}")
-        return self._loaded()[0].tokenize(text)
+        parse = flag("special", special)
+        return self._loaded()[0].tokenize(check_text("text", text), special=parse)
+
+    def chat_tokens(self, messages: Messages) -> list[int]:
+        """The token ids the engine reads for a chat: the template's markup with its control
+        tokens, and the messages' text as plain text, whatever it spells."""
+        history = as_messages(messages)
+        if self._messages_to_prompt is not None:
+            return self._loaded()[0].tokenize(self.messages_to_prompt(history), add_special=True)
+        return self._token_ids(self._prompt_parts(history))
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenize(text))
@@ -463,6 +523,7 @@ class LlamaCPP(LLM):
     # --- embeddings: a second, pooled context on the same file, opened on first use ----------
 
     _embedder: tuple[Path, Embedder] | None = None
+    _gpu_problem: str | None = None
 
     def _embed(self, texts: list[str]) -> list[list[float]]:
         from homefire.providers.llamacpp.embeddings import open_embedder
@@ -481,6 +542,9 @@ class LlamaCPP(LLM):
         """The prompt a chat becomes: the override, else the chat template, rendered sandboxed."""
         if self._messages_to_prompt is not None:
             return str(self._messages_to_prompt(messages))
+        return "".join(part.text for part in self._prompt_parts(messages))
+
+    def _prompt_parts(self, messages: Sequence[ChatMessage]) -> list[PromptPart]:
         model_file = self.model_file
         chosen = self._template()
         if chosen is None:
@@ -489,12 +553,45 @@ class LlamaCPP(LLM):
             )
         template, source = chosen
         bos = model_file.bos_token or ""
-        prompt = render_chat_template(
-            template, messages, source=source, bos_token=bos, eos_token=model_file.eos_token or ""
+        parts = render_chat_parts(
+            template,
+            messages,
+            control_tokens=model_file.control_tokens,
+            source=source,
+            bos_token=bos,
+            eos_token=model_file.eos_token or "",
+            limits=self._template_limits,
         )
-        if bos and prompt.startswith(bos) and _adds_bos(model_file):
-            prompt = prompt[len(bos) :]  # the engine adds BOS itself; never send it twice
-        return prompt
+        first = parts[0]
+        if bos and first.special and first.text.startswith(bos) and _adds_bos(model_file):
+            parts[0] = PromptPart(first.text[len(bos) :], True)  # the engine adds BOS itself
+        return parts
+
+    def _chat_prompt(self, messages: Sequence[ChatMessage]) -> str | list[int]:
+        """What the engine reads for a chat: the prompt text, or token ids when a message
+        spells a control token, so that it reaches the model as the text it is."""
+        if self._messages_to_prompt is not None:
+            return str(self._messages_to_prompt(messages))
+        parts = self._prompt_parts(messages)
+        if all(part.special for part in parts):
+            return "".join(part.text for part in parts)
+        return self._token_ids(parts)
+
+    def _token_ids(self, parts: list[PromptPart]) -> list[int]:
+        """Markup tokenized with control tokens, message text without. The text is also cut in
+        two, since llama.cpp reads a few control tokens as ordinary vocabulary (gpt-oss's
+        `<|start|>`), which no tokenizer flag turns off."""
+        engine = self._loaded()[0]
+        ids: list[int] = []
+        for index, part in enumerate(parts):
+            if part.special:
+                ids += engine.tokenize(part.text, special=True, add_special=index == 0)
+                continue
+            middle = len(part.text) // 2
+            for half, text in enumerate((part.text[:middle], part.text[middle:])):
+                first = index == 0 and half == 0
+                ids += engine.tokenize(text, special=False, add_special=first)
+        return ids
 
     def _template(self) -> tuple[str, str] | None:
         """The chat template in use and where it came from, or None when there is none."""
@@ -509,14 +606,20 @@ class LlamaCPP(LLM):
         return self._completion_to_prompt(prompt) if self._completion_to_prompt else prompt
 
     def _request(
-        self, prompt: str, options: GenerationOptions, stream: bool
+        self, prompt: str | list[int], options: GenerationOptions, stream: bool
     ) -> tuple[Engine, dict[str, Any]]:
         engine, model_file = self._loaded()
+        context = self._context
+        if isinstance(prompt, list):
+            if len(prompt) >= context:
+                raise ContextOverflowError(len(prompt), context)
+            body = build_engine_body("", options, stream=stream)
+            body["prompt"] = prompt
+            return engine, body
         if not prompt and not _adds_bos(model_file):
             raise InvalidParameterError(
                 "prompt", "is empty, and this model starts prompts with no BOS token to continue"
             )
-        context = self._context
         # A token is at least one byte, so only a prompt this long can overflow: count it.
         if len(prompt.encode()) + 2 >= context:
             count = len(engine.tokenize(prompt)) + int(_adds_bos(model_file))
@@ -524,33 +627,35 @@ class LlamaCPP(LLM):
                 raise ContextOverflowError(count, context)
         return engine, build_engine_body(prompt, options, stream=stream)
 
+    def _run(self, prompt: str | list[int], options: GenerationOptions) -> CompletionResponse:
+        engine, body = self._request(prompt, options, stream=False)
+        return parse_completion(engine.complete(body))
+
+    def _run_stream(
+        self, prompt: str | list[int], options: GenerationOptions
+    ) -> Iterator[CompletionResponse]:
+        engine, body = self._request(prompt, options, stream=True)
+        return _assembled(engine.stream(body))
+
     # --- the LLM hooks ----------------------------------------------------------------------
 
     def _complete(
         self, prompt: str, options: GenerationOptions, formatted: bool
     ) -> CompletionResponse:
-        text = prompt if formatted else self.completion_to_prompt(prompt)
-        engine, body = self._request(text, options, stream=False)
-        return parse_completion(engine.complete(body))
+        return self._run(prompt if formatted else self.completion_to_prompt(prompt), options)
 
     def _stream_complete(
         self, prompt: str, options: GenerationOptions, formatted: bool
     ) -> Iterator[CompletionResponse]:
-        text = prompt if formatted else self.completion_to_prompt(prompt)
-        engine, body = self._request(text, options, stream=True)
-        return _assembled(engine.stream(body))
+        return self._run_stream(prompt if formatted else self.completion_to_prompt(prompt), options)
 
     def _chat(self, messages: list[ChatMessage], options: GenerationOptions) -> ChatResponse:
-        return chat_from_completion(
-            self._complete(self.messages_to_prompt(messages), options, True)
-        )
+        return chat_from_completion(self._run(self._chat_prompt(messages), options))
 
     def _stream_chat(
         self, messages: list[ChatMessage], options: GenerationOptions
     ) -> Iterator[ChatResponse]:
-        return _as_chat_stream(
-            self._stream_complete(self.messages_to_prompt(messages), options, True)
-        )
+        return _as_chat_stream(self._run_stream(self._chat_prompt(messages), options))
 
     # Async answers are streamed underneath: cancelling the awaiting task closes the stream,
     # and the engine stops generating (a plain call in a thread would run to the end).
@@ -570,7 +675,7 @@ class LlamaCPP(LLM):
     def _stream_complete_chat(
         self, messages: list[ChatMessage], options: GenerationOptions
     ) -> Iterator[CompletionResponse]:
-        return self._stream_complete(self.messages_to_prompt(messages), options, True)
+        return self._run_stream(self._chat_prompt(messages), options)
 
 
 def _adds_bos(model_file: ModelFile) -> bool:

@@ -14,7 +14,7 @@ import queue
 import secrets
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Mapping
 from typing import Any
 
 from homefire.errors import (
@@ -22,13 +22,15 @@ from homefire.errors import (
     GenerationError,
     InvalidParameterError,
     MissingDependencyError,
-    StreamInterruptedError,
 )
 from homefire.providers.llamacpp.engine import (
     MODEL_CLOSED,
     MODEL_CLOSED_MIDWAY,
+    POLL_SECONDS,
     EngineSettings,
+    assemble,
     check_json_schema,
+    wait_for_done,
 )
 
 # Settings homefire itself owns: the keyword argument of LlamaCPP to use instead, or None
@@ -54,9 +56,37 @@ _OWNED: dict[str, str | None] = {
     "use_jinja": "chat_template",
 }
 
+# The fields llama.cpp's server reads from a completion request (its params_from_json_cmpl and
+# the OpenAI-style completion parser in front of it, over recent versions). It ignores any
+# other field without a word, so a misspelled `extra` key is refused here instead.
+REQUEST_FIELDS = frozenset(
+    {
+        # the prompt and the OpenAI completion fields
+        "prompt", "model", "stream", "stream_options", "max_tokens", "max_completion_tokens",
+        "n", "logprobs", "top_logprobs", "echo", "suffix", "best_of", "user", "response_format",
+        "temperature", "top_p", "stop", "seed", "presence_penalty", "frequency_penalty",
+        "logit_bias",
+        # llama.cpp's own
+        "n_predict", "n_indent", "n_keep", "n_discard", "n_cmpl", "n_cache_reuse",
+        "cache_prompt", "return_tokens", "return_progress", "t_max_prompt_ms",
+        "t_max_predict_ms", "response_fields", "timings_per_token", "post_sampling_probs",
+        "top_k", "min_p", "top_n_sigma", "xtc_probability", "xtc_threshold", "typical_p",
+        "dynatemp_range", "dynatemp_exponent", "repeat_last_n", "repeat_penalty",
+        "penalize_nl", "tfs_z", "dry_multiplier", "dry_base", "dry_allowed_length",
+        "dry_penalty_last_n", "dry_sequence_breakers", "mirostat", "mirostat_tau",
+        "mirostat_eta", "adaptive_target", "adaptive_decay", "n_probs", "min_keep",
+        "backend_sampling", "ignore_eos", "samplers", "json_schema", "grammar", "grammar_lazy",
+        "grammar_triggers", "preserved_tokens", "chat_format", "reasoning_format",
+        "thinking_forced_open", "parse_tool_calls", "chat_parser", "reasoning_budget_tokens",
+        "reasoning_budget_start_tag", "reasoning_budget_end_tag", "reasoning_budget_message",
+        "reasoning_budget_arm_immediately", "lora", "id_slot", "input_prefix", "input_suffix",
+        "input_extra", "multimodal_data", "speculative.n_min", "speculative.n_max",
+        "speculative.p_min", "speculative.type", "speculative.ngram_size_n",
+        "speculative.ngram_size_m", "speculative.ngram_m_hits",
+    }
+)  # fmt: skip
 _QUIET = -1  # llama.cpp's log threshold below its errors: nothing reaches stderr
 _TOKENIZE_TIMEOUT = 30.0
-_POLL_SECONDS = 0.1
 # How long closing a stream waits for the engine to notice the cancel (one token, usually).
 _CANCEL_WAIT_SECONDS = 30.0
 
@@ -69,6 +99,21 @@ def _xllamacpp() -> Any:
             "xllamacpp", "LlamaCPP(engine='xllamacpp')", extra="xllamacpp"
         ) from None
     return xllamacpp
+
+
+GPU_BUILD = (
+    "pip install xllamacpp --force-reinstall --index-url "
+    "https://xorbitsai.github.io/xllamacpp/whl/cu128 --extra-index-url https://pypi.org/simple "
+    "(cu124 for CUDA 12.4; rocm-6.4.1 or vulkan for AMD and Intel GPUs)"
+)
+"""How to install an xllamacpp build that offloads to a GPU (its own wheel index)."""
+
+
+def gpu_offload() -> bool:
+    """Whether this xllamacpp build sees a GPU it can put layers on."""
+    kinds = _xllamacpp().ggml_backend_dev_type
+    gpus = {kinds.GGML_BACKEND_DEVICE_TYPE_GPU, kinds.GGML_BACKEND_DEVICE_TYPE_IGPU}
+    return any(device.get("type") in gpus for device in _xllamacpp().get_device_info())
 
 
 def _settable(owner: Any, name: str) -> bool:
@@ -220,26 +265,15 @@ class XLlamaCppEngine:
         """The private HTTP listener xllamacpp opens; it refuses requests without our key."""
         return str(self._server.listening_address)
 
+    @property
+    def private_listener(self) -> tuple[str, str]:
+        """(address, key) of that listener, for a caller that forwards llama.cpp's own
+        native routes to it (`homefire serve`)."""
+        return self.listening_address, self._key
+
     def complete(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Streamed underneath: an interrupt (Ctrl-C) then cancels the generation in the engine,
-        where a plain call would block, uninterruptible, until the answer is complete."""
-        pieces: list[str] = []
-        finish: str | None = None
-        result: dict[str, Any] = {"object": "text_completion"}
         request = {**body, "stream": True, "stream_options": {"include_usage": True}}
-        for chunk in self.stream(request):
-            if "error" in chunk:
-                return chunk
-            for choice in chunk.get("choices") or ():
-                pieces.append(choice.get("text") or "")
-                finish = choice.get("finish_reason") or finish
-            result.update((k, chunk[k]) for k in ("id", "model", "usage", "timings") if k in chunk)
-        if finish is None:
-            raise StreamInterruptedError(
-                "the engine stopped before finishing the answer", partial_text="".join(pieces)
-            )
-        result["choices"] = [{"index": 0, "text": "".join(pieces), "finish_reason": finish}]
-        return result
+        return assemble(self.stream(request))
 
     def _send(self, server: Any, request: dict[str, Any], callback: Any) -> None:
         try:
@@ -249,7 +283,7 @@ class XLlamaCppEngine:
                 "extra", f"every value must be JSON-serializable ({exc})"
             ) from None
 
-    def stream(self, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    def stream(self, body: dict[str, Any]) -> Generator[dict[str, Any], None, None]:
         chunks: queue.SimpleQueue[Any] = queue.SimpleQueue()
         stop, released = threading.Event(), threading.Event()
         done = object()
@@ -282,27 +316,31 @@ class XLlamaCppEngine:
         threading.Thread(target=run, name="homefire-xllamacpp", daemon=True).start()
         finished = False
         try:
-            while True:
+            while True:  # no `continue` here: see wait_for_done
                 try:
                     # Waking up now and then lets a Ctrl-C reach a thread that waits here.
-                    item = chunks.get(timeout=_POLL_SECONDS)
+                    item = chunks.get(timeout=POLL_SECONDS)
                 except queue.Empty:
-                    continue
-                if item is done:
-                    finished = True
-                    if cancelled:  # only close() cancels while the consumer still reads
-                        raise GenerationError(MODEL_CLOSED_MIDWAY)
-                    return
-                if isinstance(item, BaseException):
-                    finished = True  # the worker put `done` right after the error
-                    raise item
-                yield item
+                    pass
+                else:
+                    if item is done:
+                        finished = True
+                        if cancelled:  # only close() cancels while the consumer still reads
+                            raise GenerationError(MODEL_CLOSED_MIDWAY)
+                        return
+                    if isinstance(item, BaseException):
+                        finished = True  # the worker put `done` right after the error
+                        raise item
+                    yield item
         finally:
             stop.set()
             if not finished:
-                _drain_until(chunks, done)
+                # The engine notices the cancel at its next token; going on before it has
+                # would leave a request running under the next one, and a process that exits
+                # meanwhile can crash in llama.cpp's teardown.
+                wait_for_done(chunks, done, _CANCEL_WAIT_SECONDS)
 
-    def tokenize(self, text: str) -> list[int]:
+    def tokenize(self, text: str, *, special: bool = True, add_special: bool = False) -> list[int]:
         import httpx
 
         with self._http_lock:
@@ -317,7 +355,8 @@ class XLlamaCppEngine:
             client = self._http
         try:
             response = client.post(
-                "/tokenize", json={"content": text, "add_special": False, "parse_special": True}
+                "/tokenize",
+                json={"content": text, "add_special": add_special, "parse_special": special},
             )
             response.raise_for_status()
             return [int(t) for t in response.json()["tokens"]]
@@ -342,24 +381,16 @@ class XLlamaCppEngine:
         del server
 
 
-def _drain_until(chunks: queue.SimpleQueue[Any], done: object) -> None:
-    """Wait, bounded, for a cancelled generation to hand its slot back.
-
-    The engine notices the cancel at its next token; returning before it has would leave a
-    request running under the next one, and a process that exits meanwhile can crash in
-    llama.cpp's teardown.
-    """
-    deadline = time.monotonic() + _CANCEL_WAIT_SECONDS
-    while (left := deadline - time.monotonic()) > 0:
-        try:
-            if chunks.get(timeout=min(left, _POLL_SECONDS)) is done:
-                return
-        except queue.Empty:
-            continue
-
-
 def _wire(body: dict[str, Any]) -> dict[str, Any]:
-    """Refuse a JSON schema llama.cpp's converter would silently ignore."""
+    """Refuse what llama.cpp would silently ignore: a field it does not read (a misspelled
+    `extra` key), a JSON schema its converter cannot follow."""
+    for key in body:
+        if key not in REQUEST_FIELDS:
+            close = difflib.get_close_matches(key, sorted(REQUEST_FIELDS), n=3)
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            raise InvalidParameterError(
+                "extra", f"{key!r} is not a field llama.cpp's server reads in a completion{hint}"
+            )
     if "json_schema" in body:
         check_json_schema(body["json_schema"])
     return body
