@@ -23,9 +23,12 @@ import pytest
 
 import homefire as hf
 from fakes._server import FakeServer, Reply, sse
+from fakes.xinference import FakeXinference
 from standins import MODEL_FILE, StandIns
 
 Outcome = BaseException | Warning
+WARNINGS = (hf.ContextTruncatedWarning, hf.GPUUnavailableWarning)
+"""The warnings homefire gives, shown on the page like the errors."""
 
 
 @dataclass
@@ -115,7 +118,7 @@ def outcome(name: str, scene: Scene) -> Outcome:
             SCENARIOS[name](scene)
         except hf.HomefireError as exc:
             return exc
-    ours = [w.message for w in caught if isinstance(w.message, hf.ContextTruncatedWarning)]
+    ours = [w.message for w in caught if isinstance(w.message, WARNINGS)]
     if not ours:
         raise AssertionError(f"scenario {name!r} neither raised nor warned")
     return ours[0]
@@ -232,6 +235,12 @@ def _nothing_fits(scene: Scene) -> None:
     hf.LlamaCPP(MODEL_FILE, n_gpu_layers="auto", context_window="auto", hardware=small)
 
 
+@scenario("gpu-unavailable")
+def _gpu_unavailable(scene: Scene) -> None:
+    with hf.LlamaCPP(n_threads=2, context_window=256, n_gpu_layers=-1):
+        pass
+
+
 @scenario("engine-refused")
 def _engine_refused(scene: Scene) -> None:
     hf.LlamaCPP(scene.model_path(), n_threads=2, context_window=50_000_000)
@@ -248,12 +257,23 @@ def _first_token(scene: Scene) -> None:
     hf.Llamafile(base_url=url, timeouts=hf.Timeouts(first_token=1)).chat("Hi")
 
 
-@scenario("loading")
-def _loading(scene: Scene) -> None:
+def _loading_server(scene: Scene) -> str:
+    """A llama.cpp server that stays in its loading state."""
     busy = FakeServer()
     body = {"error": {"code": 503, "message": "Loading model", "type": "unavailable_error"}}
     busy.route("POST", "/v1/chat/completions", lambda r: Reply(503, body))
-    url = scene.fake(busy, "127.0.0.1:8080")
+    return scene.fake(busy, "127.0.0.1:8080")
+
+
+@scenario("load-timeout")
+def _load_timeout(scene: Scene) -> None:
+    url = _loading_server(scene)
+    hf.Llamafile(base_url=url, timeouts=hf.Timeouts(load=1)).chat("Hi")
+
+
+@scenario("loading")
+def _loading(scene: Scene) -> None:
+    url = _loading_server(scene)
     hf.Llamafile(base_url=url, retry=hf.RetryPolicy(attempts=1)).chat("Hi")
 
 
@@ -279,6 +299,15 @@ def _stream_cut(scene: Scene) -> None:
     url = scene.fake(cut, "127.0.0.1:8080")
     for _ in hf.Llamafile(base_url=url).stream_chat("Tell me a story"):
         pass
+
+
+@scenario("worker-lost")
+def _worker_lost(scene: Scene) -> None:
+    cluster = FakeXinference()
+    cluster.ready.add("my-model-1")
+    url = scene.fake(cluster, "127.0.0.1:9997")
+    cluster.lost_worker = "192.168.1.21:30001"
+    hf.Xinference("my-model-1", base_url=url).describe()
 
 
 @scenario("closed")
