@@ -1,12 +1,11 @@
 """Fixtures every test area shares: the embedded model, the recorded samples, SmolLM2 served
-in-process and by a real llama.cpp server, a real Xinference, a scripted CustomLLM, an address
-that refuses connections; and the rule that under `CI=true` a skip for a missing component is a
-failure.
+in-process and by real llama.cpp servers (one with embeddings on), a real Xinference, a
+scripted CustomLLM, an address that refuses connections; and the rule that under `CI=true` a
+skip for a missing component is a failure.
 
 The real Xinference runs from its own virtual environment (`scripts/setup-xinference.sh`
 creates `.xinference-venv`); its tests are skipped, saying so, when that is absent (and fail
-under CI=true). The provider tests and the documentation's share the one server.
-"""
+under CI=true). The provider tests and the documentation's share the one server."""
 
 from __future__ import annotations
 
@@ -119,6 +118,18 @@ def smollm2_server() -> Iterator[Any]:
     from homefire.servers.launch import launch
 
     with launch(context_window=2048, n_threads=2, ready_timeout=120) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def embedding_server() -> Iterator[Any]:
+    """A real llama.cpp server with `/v1/embeddings` on, serving SmolLM2 (the embedding tests
+    and the documentation's use it)."""
+    from homefire.servers.launch import launch
+
+    with launch(
+        context_window=512, n_threads=2, ready_timeout=120, extra_args=["--embeddings"]
+    ) as server:
         yield server
 
 

@@ -23,7 +23,6 @@ from fakes.lmstudio import FakeLMStudio
 from fakes.localai import FakeLocalAI
 from fakes.ollama import FakeModel, FakeOllama
 from homefire.providers import _registry
-from homefire.servers.launch import launch
 
 # The model names the pages use, added to the fakes next to their own.
 OLLAMA_MODELS = (
@@ -120,15 +119,8 @@ def _llamacpp_server(request: pytest.FixtureRequest, name: str, key_env: str) ->
 
 
 def _embeddings_server(request: pytest.FixtureRequest) -> StandIn:
-    """A real llama.cpp server started with embeddings on (it then serves only those)."""
-    server = launch(
-        request.getfixturevalue("smollm2_path"),
-        context_window=512,
-        n_threads=2,
-        extra_args=["--embeddings"],
-        ready_timeout=120,
-    )
-    request.addfinalizer(server.stop)
+    """A real llama.cpp server started with embeddings on (`--embeddings`)."""
+    server: Any = request.getfixturevalue("embedding_server")
     return StandIn("embeddings", server.base_url.removeprefix("http://"),
                    {"HOMEFIRE_API_KEY": server.api_key})  # fmt: skip
 

@@ -25,6 +25,7 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 import pytest
 
 import homefire as hf
+from components import require, require_module
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path(os.environ.get("HOMEFIRE_CHROMIUM", "/usr/bin/chromium"))
@@ -44,7 +45,7 @@ _IDS = re.compile(r'\bid="([^"]+)"')
 @pytest.fixture(scope="session")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The site, built like `make docs` builds it (strict: any warning fails the build)."""
-    pytest.importorskip("mkdocs", reason="install the docs extra: pip install -e '.[docs]'")
+    require_module("mkdocs", "install the docs extra: pip install -e '.[docs]'")
     out = tmp_path_factory.mktemp("site")
     result = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)],
@@ -90,11 +91,13 @@ class Browser:
         return page
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[dev]'")
-    if not CHROMIUM.exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}: run scripts/install-chromium.sh")
+    """Chromium, for this module's tests only (it is closed before the rest of the suite)."""
+    require_module("playwright", "pip install -e '.[dev]'")
+    require(CHROMIUM.exists(), f"Chromium ({CHROMIUM})", "run scripts/install-chromium.sh")
+    from playwright import sync_api
+
     profile = tmp_path_factory.mktemp("chromium-profile")  # a fresh --user-data-dir
     with sync_api.sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
