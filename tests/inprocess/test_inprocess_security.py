@@ -16,7 +16,7 @@ from tinymodels import write_tiny_model
 pytestmark = pytest.mark.integration
 
 PAYLOADS = {
-    "globals": "{{ cycler.__init__.__globals__.os.popen('touch MARKER').read() }}",
+    "globals": "{{ cycler.__init__.__globals__.os.popen('touch MARKER').close() }}",
     "subclasses": (
         "{% for c in ''.__class__.__mro__[1].__subclasses__() %}"
         "{% if c.__name__ == 'Popen' %}{{ c(['touch', 'MARKER']).wait() }}{% endif %}"

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 import homefire as hf
-from fakes.llamacpp import FakeLlamaServer
+from fakes.llamacpp import FakeLlamaRouter, FakeLlamaServer
 
 pytestmark = pytest.mark.unit
 
@@ -80,3 +80,20 @@ def test_a_request_while_loading_is_answered_once_loaded(loading: FakeLlamaServe
         loading.finish_loading()
         assert answer.result(timeout=WAIT).text == "You said: hi"
     llm.close()
+
+
+def test_a_probe_the_busy_server_cannot_answer_in_time_is_not_the_end() -> None:
+    """A server busy loading may not answer /health within the probe's time; waiting for it
+    goes on with the next probe instead of failing."""
+    server = FakeLlamaRouter().start()
+    held = server.hold("/health")
+    llm = hf.Llamafile(base_url=server.base_url, timeouts=hf.Timeouts(connect=0.2))
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        waiting = pool.submit(llm.wait_until_ready, WAIT)
+        assert held.entered.wait(WAIT)
+        held.entered.clear()
+        assert held.entered.wait(WAIT), "no second probe: the first one's timeout ended the wait"
+        held.release.set()
+        waiting.result(timeout=WAIT)
+    llm.close()
+    server.stop()

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from realserver import smollm2_path, start_real_server
+from serving import serving
 
 import homefire as hf
-from homefire.servers.launch import LaunchedServer, free_port, launch
+from homefire.servers.launch import LaunchedServer, launch
 
 pytestmark = pytest.mark.integration
 
@@ -179,42 +178,20 @@ async def test_async_cut_connection_is_interrupted(
             pass
 
 
-def _serve(port: int) -> subprocess.Popen[bytes]:
-    argv = [sys.executable, "-m", "homefire.servers.serve", str(smollm2_path())]
-    return subprocess.Popen(
-        [*argv, "--port", str(port), "--threads", "2"],
-        env={**os.environ, "HOMEFIRE_API_KEY": "k"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-
-
 def test_port_answers_once_loaded_and_stops_cleanly() -> None:
     """`homefire serve` listens at once and is ready once its model is loaded. (The loading
     state in between lasts milliseconds here; homefire's handling of it is tested against a
     fake server held in that state: tests/providers/test_llamafile_loading.py.)"""
-    for _attempt in range(3):  # the port is probed free, then bound by the child: retry a race
-        port = free_port()
-        process = _serve(port)
-        llm = hf.Llamafile(base_url=f"http://127.0.0.1:{port}", api_key="k")
+    env = {**os.environ, "HOMEFIRE_API_KEY": "k"}
+    with serving(str(smollm2_path()), "--threads", "2", env=env, cli=False) as server:
+        llm = hf.Llamafile(base_url=server.url, api_key="k")
         try:
             llm.wait_until_ready(timeout=60)
-        except hf.HomefireTimeoutError:
-            exited = process.poll() is not None and process.stderr is not None
-            if exited and b"in use" in process.stderr.read().lower():  # type: ignore[union-attr]
-                llm.close()
-                continue
-            raise
-        break
-    try:
-        state = llm.server_health()
-        assert state.ready and llm.health() is True
-    finally:
-        llm.close()
-        process.terminate()
-        assert process.wait(10) == 0
-        if process.stderr is not None:
-            process.stderr.close()
+            state = llm.server_health()
+            assert state.ready and llm.health() is True
+        finally:
+            llm.close()
+        assert server.stop() == 0
 
 
 def test_wait_until_ready_times_out_when_nothing_comes(refusing_url: str) -> None:

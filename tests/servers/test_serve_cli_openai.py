@@ -3,69 +3,28 @@
 from __future__ import annotations
 
 import os
-import queue
-import re
 import signal
-import subprocess
-import sys
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
 from realserver import smollm2_path
-
-from homefire.servers.launch import free_port
+from serving import ServeProcess, serving
 
 openai = pytest.importorskip("openai")
 
 pytestmark = pytest.mark.integration
 
 
-def _lines(process: subprocess.Popen[str]) -> queue.Queue[str]:
-    lines: queue.Queue[str] = queue.Queue()
-
-    def pump() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.put(line)
-
-    threading.Thread(target=pump, daemon=True).start()
-    return lines
-
-
 @pytest.fixture(scope="module")
-def served() -> Iterator[tuple[str, str, subprocess.Popen[str]]]:
-    port = free_port()
+def served() -> Iterator[ServeProcess]:
     env = {k: v for k, v in os.environ.items() if k != "HOMEFIRE_API_KEY"}
-    argv = [sys.executable, "-m", "homefire.cli", "serve", str(smollm2_path())]
-    process = subprocess.Popen(
-        [*argv, "--port", str(port), "--ctx", "512", "--threads", "2"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    lines = _lines(process)
-    key = None
-    deadline = time.monotonic() + 60
-    while key is None and time.monotonic() < deadline:
-        try:
-            line = lines.get(timeout=1)
-        except queue.Empty:
-            assert process.poll() is None, "homefire serve exited early"
-            continue
-        if match := re.search(r"API key: (\S+)", line):
-            key = match.group(1)
-    assert key, "homefire serve printed no API key"
-    yield f"http://127.0.0.1:{port}", key, process
-    if process.poll() is None:
-        process.terminate()
-        process.wait(15)
+    args = (str(smollm2_path()), "--ctx", "512", "--threads", "2")
+    with serving(*args, env=env, want_key=True) as server:
+        yield server
 
 
-def test_openai_client_chats_and_streams(served: tuple[str, str, subprocess.Popen[str]]) -> None:
-    url, key, _ = served
+def test_openai_client_chats_and_streams(served: ServeProcess) -> None:
+    url, key = served.url, served.key
     client = openai.OpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0, timeout=60)
     answer = client.chat.completions.create(
         model="SmolLM2-135M-Instruct.Q4_1",
@@ -85,9 +44,9 @@ def test_openai_client_chats_and_streams(served: tuple[str, str, subprocess.Pope
 
 
 def test_requests_without_the_key_are_refused(
-    served: tuple[str, str, subprocess.Popen[str]],
+    served: ServeProcess,
 ) -> None:
-    url, _, _ = served
+    url = served.url
     client = openai.OpenAI(base_url=f"{url}/v1", api_key="wrong", max_retries=0, timeout=30)
     with pytest.raises(openai.AuthenticationError):
         client.chat.completions.create(
@@ -95,7 +54,6 @@ def test_requests_without_the_key_are_refused(
         )
 
 
-def test_sigterm_stops_it_cleanly(served: tuple[str, str, subprocess.Popen[str]]) -> None:
-    _, _, process = served
-    process.send_signal(signal.SIGTERM)
-    assert process.wait(15) == 0
+def test_sigterm_stops_it_cleanly(served: ServeProcess) -> None:
+    served.process.send_signal(signal.SIGTERM)
+    assert served.process.wait(15) == 0

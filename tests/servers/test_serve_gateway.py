@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from serving import serve_argv, serving
 
-from homefire.servers.launch import LaunchedServer, free_port
+from homefire.servers.launch import LaunchedServer
 
 openai = pytest.importorskip("openai")
 
@@ -48,34 +47,14 @@ backends = ["desk"]
     return {**env, "HOMEFIRE_CONFIG": str(path), "DESK_KEY": backend.api_key}
 
 
-def _serve(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
-    argv = [sys.executable, "-m", "homefire.cli", "serve", *args, "--api-key", GATEWAY_KEY]
-    return subprocess.Popen(
-        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-
-
 @pytest.fixture(scope="module")
 def gateway(
     front_server: LaunchedServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, dict[str, str]]]:
     env = _config(tmp_path_factory.mktemp("config") / "config.toml", front_server)
-    port = free_port()
-    process = _serve(env, "--router", "team", "--port", str(port))
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        assert process.poll() is None, process.communicate()[1]
-        try:
-            if httpx.get(f"{url}/health", timeout=5).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, "the gateway did not get ready"
-        time.sleep(0.1)
-    yield url, env
-    process.terminate()
-    assert process.wait(30) == 0
+    with serving("--router", "team", "--api-key", GATEWAY_KEY, env=env) as server:
+        yield server.url, env
+        assert server.stop() == 0
 
 
 @pytest.fixture
@@ -118,7 +97,8 @@ def test_llama_cpp_routes_are_not_pretended(gateway: tuple[str, Any]) -> None:
 
 
 def test_a_name_that_is_no_router_is_refused(gateway: tuple[str, dict[str, str]]) -> None:
-    process = _serve(gateway[1], "--router", "desk", "--port", str(free_port()))
-    _, err = process.communicate(timeout=60)
-    assert process.returncode != 0
+    argv = serve_argv("--router", "desk", "--api-key", GATEWAY_KEY)
+    finished = subprocess.run(argv, env=gateway[1], capture_output=True, text=True, timeout=60)
+    err = finished.stderr
+    assert finished.returncode != 0
     assert "not a router" in err and "Traceback" not in err

@@ -11,16 +11,15 @@ import contextlib
 import json
 import os
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from serving import serving
 
-from homefire.servers.launch import LaunchedServer, free_port, launch
+from homefire.servers.launch import LaunchedServer, launch
 from tinymodels import write_tiny_model
 
 pytestmark = pytest.mark.integration
@@ -61,25 +60,11 @@ def _rss_mib(pid: int) -> float:
 def open_server() -> Iterator[str]:
     """A server started with --no-api-key (the case DNS rebinding preys on) and one allowed
     web origin."""
-    port = free_port()
-    argv = [sys.executable, "-m", "homefire.servers.serve", "--port", str(port), "--ctx", "256"]
-    argv += ["--threads", "2", "--no-api-key", "--allow-origin", APP]
+    args = ("--ctx", "256", "--threads", "2", "--no-api-key", "--allow-origin", APP)
     env = {k: v for k, v in os.environ.items() if k != "HOMEFIRE_API_KEY"}
-    process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        assert process.poll() is None, process.stderr.read() if process.stderr else ""
-        try:
-            if _healthy(url):
-                break
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, "the server did not get ready"
-        time.sleep(0.1)
-    yield url
-    process.terminate()
-    assert process.wait(30) == 0
+    with serving(*args, env=env, cli=False) as server:
+        yield server.url
+        assert server.stop() == 0
 
 
 # --- bodies -----------------------------------------------------------------------------------

@@ -210,7 +210,7 @@ def read_model_file(path: str | os.PathLike[str]) -> ModelFile:
     except TypeError:
         raise InvalidParameterError("path", f"must be a path, got {path!r}") from None
     shown = str(file)
-    _check_regular_file(file, shown)
+    check_regular_file(file, shown)
     try:
         with file.open("rb") as handle:
             size = os.fstat(handle.fileno()).st_size
@@ -240,7 +240,7 @@ def read_model_file(path: str | os.PathLike[str]) -> ModelFile:
         ) from exc
 
 
-def _check_regular_file(file: Path, shown: str) -> None:
+def check_regular_file(file: Path, shown: str) -> None:
     """Refuse what is not a readable regular file, naming why (a pipe or a device would block
     or never end; a name the file system cannot hold is not a missing file)."""
     try:

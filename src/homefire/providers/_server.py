@@ -392,8 +392,8 @@ class ServerLLM(LLM):
             try:
                 if (yield from self._health()):
                     return
-            except ServerNotRunningError:
-                pass  # still starting
+            except (ServerNotRunningError, HomefireTimeoutError):
+                pass  # still starting, or too busy loading to answer the probe in time
             if time.monotonic() + _READY_POLL_SECONDS > end:
                 raise HomefireTimeoutError(
                     "ready", limit, f"waiting for {self.label} at {self.base_url} to be ready"

@@ -24,11 +24,11 @@ from homefire._validate import integer, seconds
 from homefire.errors import (
     HomefireTimeoutError,
     InvalidParameterError,
-    ModelFileError,
     ServerBusyError,
     ServerError,
     ServerNotRunningError,
 )
+from homefire.modelfiles.gguf import check_regular_file
 from homefire.providers.llamafile import Llamafile
 from homefire.servers.serve import API_KEY_ENV, new_api_key
 
@@ -130,8 +130,8 @@ def _command(
 def _check(
     model_path: Path | None, binary: str | Path | None, parallel: int | None, timeout: float
 ) -> None:
-    if model_path is not None and not model_path.is_file():
-        raise ModelFileError(str(model_path), "no such file", "Pass the path of a .gguf file")
+    if model_path is not None:
+        check_regular_file(model_path, str(model_path))
     if binary is not None and not (Path(binary).is_file() and os.access(binary, os.X_OK)):
         raise InvalidParameterError("binary", f"{binary} is not an executable file")
     if model_path is None and binary is not None and "llamafile" not in Path(binary).name:
