@@ -3,8 +3,9 @@
 The site is built once per session (`mkdocs build --strict`, as `make docs` does), served from
 a loopback HTTP server, and opened in headless Chromium (Debian's, `/usr/bin/chromium`;
 `scripts/install-chromium.sh` installs it) through Playwright: the start page, a runtime page
-and the API reference show their text, no page raises a script error, and every internal link
-of every page leads to a page that exists, and to an anchor on it that exists.
+and the API reference show their text, no page raises a script error or asks any other server
+for a part of it (fonts included: the browser may reach only loopback), and every internal
+link of every page leads to a page that exists, and to an anchor on it that exists.
 """
 
 from __future__ import annotations
@@ -82,6 +83,8 @@ class _QuietHandler(SimpleHTTPRequestHandler):
 class Browser:
     context: Any
     errors: list[str]
+    outside: list[str]
+    """Requests a page made to any other server than the site's (refused)."""
 
     def open(self, url: str) -> Any:
         page = self.context.new_page()
@@ -103,8 +106,19 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
         context = playwright.chromium.launch_persistent_context(
             str(profile), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
         )
+        browser = Browser(context, [], [])
+
+        def only_loopback(route: Any) -> None:
+            url = route.request.url
+            if urlsplit(url).hostname == "127.0.0.1":
+                route.continue_()
+            else:
+                browser.outside.append(url)
+                route.abort()
+
+        context.route("**/*", only_loopback)
         try:
-            yield Browser(context, [])
+            yield browser
         finally:
             context.close()
 
@@ -123,6 +137,7 @@ def test_start_page_renders(browser: Browser, site_url: str) -> None:
     assert page.get_by_role("link", name="Getting started").first.is_visible()
     page.close()
     assert browser.errors == []
+    assert browser.outside == [], "the page asks other servers for its parts"
 
 
 @pytest.mark.integration
@@ -195,3 +210,4 @@ def test_no_internal_link_is_broken(browser: Browser, site_url: str) -> None:
     ]
     assert not broken, "links to anchors that do not exist:\n" + "\n".join(broken)
     assert browser.errors == []
+    assert browser.outside == [], f"pages ask other servers for their parts: {browser.outside}"
