@@ -5,6 +5,7 @@
 
 `hf.launch` runs the server for the length of the `with` block, on 127.0.0.1 and a free port,
 with a fresh API key. For a server that keeps running, use `homefire serve model.gguf`.
+Needs `pip install 'homefire[xllamacpp,serve]'`.
 """
 
 import sys
