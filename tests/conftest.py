@@ -31,6 +31,12 @@ from xinference_support import XINFERENCE_VENV, hold_port
 
 CI = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
 
+# llama.cpp's CPU threads (OpenMP, in the PyPI builds of both engines) spin at every barrier
+# by default. On a machine busier than its cores, spinning threads wait out each other's time
+# slices and a token can take seconds; sleeping at barriers keeps the suite's pace on a loaded
+# machine and changes no result. Set before any engine loads, so every process inherits it.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 
 def _skip_reason(longrepr: object) -> str:
     return str(longrepr[2]) if isinstance(longrepr, tuple) else str(longrepr)

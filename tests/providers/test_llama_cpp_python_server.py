@@ -24,6 +24,7 @@ import pytest
 from pydantic import BaseModel
 
 import homefire as hf
+from components import require_module
 
 pytestmark = pytest.mark.integration
 
@@ -69,12 +70,7 @@ def _wait_ready(server: Server, process: subprocess.Popen[bytes], log: Path) -> 
 
 @pytest.fixture(scope="module")
 def server(smollm2_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    try:
-        import llama_cpp.server  # noqa: F401
-    except ImportError:
-        pytest.skip(
-            "llama-cpp-python's server extra is missing: pip install 'llama-cpp-python[server]'"
-        )
+    require_module("llama_cpp.server", "pip install 'llama-cpp-python[server]'")
     holder = _held_port()
     port = holder.getsockname()[1]
     key = secrets.token_hex(8)
