@@ -447,3 +447,19 @@ def test_fingerprint_generic_and_nothing() -> None:
     assert identify(vllm).kind is ServerKind.VLLM  # type: ignore[union-attr]
     assert identify({"/": Probe(200, {}, "<html>")}) is None
     assert set(PROBE_PATHS) >= {"/lmstudio-greeting", "/.well-known/localai.json"}
+
+
+@pytest.mark.parametrize("kind", ["chat", "completion"])
+def test_localai_in_band_stream_failure_raises_on_both_routes(kind: str) -> None:
+    """LocalAI sends a backend failure during a stream as the answer's last piece."""
+    failure = "Internal error: rpc error: the backend died"
+    if kind == "chat":
+        assembler: Any = localai.ChatStreamAssembler()
+        piece: dict[str, Any] = {"delta": {"content": "Hello"}}
+        last: dict[str, Any] = {"delta": {"content": failure}, "finish_reason": "stop"}
+    else:
+        assembler = localai.CompletionStreamAssembler()
+        piece, last = {"text": "Hello"}, {"text": failure, "finish_reason": "stop"}
+    assert assembler.feed({"choices": [{"index": 0, **piece}]}) is not None
+    with pytest.raises(GenerationError, match="the backend died; see the LocalAI server's log"):
+        assembler.feed({"choices": [{"index": 0, **last}]})

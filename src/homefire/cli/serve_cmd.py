@@ -123,7 +123,7 @@ def command(
     click.echo("Loading…", err=True)
     run(
         model,
-        spec=spec or router,
+        spec=spec if spec is not None else router,
         router=router is not None,
         host=host,
         port=port,

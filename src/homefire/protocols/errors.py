@@ -146,7 +146,7 @@ def _embedded_envelope(text: str) -> Mapping[str, Any] | None:
         return None
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return value if isinstance(value, Mapping) and "error" in value else None
 

@@ -6,7 +6,7 @@ ids only; context size and quantization live in each model's YAML, so `ModelInfo
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from homefire.errors import DownloadError, GenerationError, ProtocolError
@@ -153,20 +153,37 @@ def parse_completion(body: Any) -> CompletionResponse:
     return response
 
 
+def _raise_in_band_failure(chunk: Any, text_of: Callable[[Mapping[str, Any]], Any]) -> None:
+    """LocalAI reports a backend failure during a stream as the last piece of the answer:
+    "Internal error: ..." with a finish reason. Raise it instead of passing it on as text."""
+    choices = chunk.get("choices") if isinstance(chunk, Mapping) else None
+    if not (isinstance(choices, list) and choices and isinstance(choices[0], Mapping)):
+        return
+    choice = choices[0]
+    text = text_of(choice)
+    if choice.get("finish_reason") and isinstance(text, str) and text.startswith(_STREAM_FAILURE):
+        raise GenerationError(
+            f"LocalAI's backend failed mid-stream: {text.removeprefix(_STREAM_FAILURE)}; "
+            "see the LocalAI server's log for the cause"
+        )
+
+
+def _delta_content(choice: Mapping[str, Any]) -> Any:
+    delta = choice.get("delta")
+    return delta.get("content") if isinstance(delta, Mapping) else None
+
+
 class CompletionStreamAssembler(openai.CompletionStreamAssembler):
     """OpenAI completion chunks, except that LocalAI's in-band failure raises."""
 
     def feed(self, chunk: Any) -> CompletionResponse | None:
-        choices = chunk.get("choices") if isinstance(chunk, Mapping) else None
-        if isinstance(choices, list) and choices and isinstance(choices[0], Mapping):
-            choice = choices[0]
-            text = choice.get("text")
-            if (
-                choice.get("finish_reason")
-                and isinstance(text, str)
-                and text.startswith(_STREAM_FAILURE)
-            ):
-                raise GenerationError(
-                    f"LocalAI's backend failed mid-stream: {text.removeprefix(_STREAM_FAILURE)}"
-                )
+        _raise_in_band_failure(chunk, lambda choice: choice.get("text"))
+        return super().feed(chunk)
+
+
+class ChatStreamAssembler(openai.ChatStreamAssembler):
+    """OpenAI chat chunks, except that LocalAI's in-band failure raises."""
+
+    def feed(self, chunk: Any) -> ChatResponse | None:
+        _raise_in_band_failure(chunk, _delta_content)
         return super().feed(chunk)

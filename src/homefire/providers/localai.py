@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from homefire.errors import HomefireTimeoutError, InvalidParameterError, NotSupportedError
 from homefire.progress import ProgressCallback
-from homefire.protocols import localai, openai
+from homefire.protocols import localai
 from homefire.providers._server import Call, Pause, Plan, Route, ServerLLM
 from homefire.types import ChatResponse, CompletionResponse, LoadRequest, ModelInfo
 
@@ -22,7 +22,7 @@ class LocalAI(ServerLLM):
     """A model served by LocalAI (default `http://localhost:8080`); key from `$LOCALAI_API_KEY`."""
 
     chat_route: ClassVar[Route[ChatResponse]] = Route(
-        "/v1/chat/completions", localai.parse_chat, openai.ChatStreamAssembler
+        "/v1/chat/completions", localai.parse_chat, localai.ChatStreamAssembler
     )
     completion_route: ClassVar[Route[CompletionResponse]] = Route(
         "/v1/completions", localai.parse_completion, localai.CompletionStreamAssembler

@@ -182,14 +182,9 @@ def run(
 
 
 def _kv_type(value: str | None) -> str | None:
-    from homefire.providers.llamacpp.engine import KV_CACHE_TYPES
+    from homefire.providers.llamacpp.engine import kv_cache_type_param
 
-    value = text("kv_type", value, optional=True)
-    if value is not None and value.lower() not in KV_CACHE_TYPES:
-        raise InvalidParameterError(
-            "kv_type", f"unknown KV cache type {value!r} (use one of {', '.join(KV_CACHE_TYPES)})"
-        )
-    return value.lower() if value is not None else None
+    return kv_cache_type_param("kv_type", value)
 
 
 class _Serving:
@@ -390,7 +385,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         run(
             args.model,
-            spec=args.spec or args.router,
+            spec=args.spec if args.spec is not None else args.router,
             router=args.router is not None,
             host=args.host,
             port=args.port,

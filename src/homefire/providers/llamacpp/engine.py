@@ -20,6 +20,18 @@ from homefire.errors import InvalidParameterError, StreamInterruptedError
 # KV cache element types llama.cpp accepts, by the name users write (as in `--cache-type-k`).
 KV_CACHE_TYPES = ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1")
 
+
+def kv_cache_type_param(name: str, value: Any) -> str | None:
+    """A KV cache type given as argument `name` (any case), lowercased; None stays None."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or value.lower() not in KV_CACHE_TYPES:
+        raise InvalidParameterError(
+            name, f"unknown KV cache type {value!r} (use one of {', '.join(KV_CACHE_TYPES)})"
+        )
+    return value.lower()
+
+
 MODEL_CLOSED = (
     "the model was closed or replaced (load_model) before this request ran; start it again"
 )

@@ -34,7 +34,7 @@ from homefire.options import parse_options
 from homefire.protocols.llamacpp import build_engine_body
 from homefire.protocols.openai import CompletionStreamAssembler, parse_completion
 from homefire.providers.llamacpp.auto import AUTO, AutoSettings, load_planned, plan_summary
-from homefire.providers.llamacpp.engine import KV_CACHE_TYPES, EngineSettings
+from homefire.providers.llamacpp.engine import EngineSettings, kv_cache_type_param
 from homefire.providers.llamacpp.gpu import unusable_gpu_layers, warn_unusable
 from homefire.types import (
     ChatMessage,
@@ -92,16 +92,6 @@ def _default_threads() -> int:
     return cpus if cpus <= 4 else cpus // 2
 
 
-def _cache_type(name: str, value: Any) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or value.lower() not in KV_CACHE_TYPES:
-        raise InvalidParameterError(
-            name, f"unknown KV cache type {value!r} (use one of {', '.join(KV_CACHE_TYPES)})"
-        )
-    return value.lower()
-
-
 def _callable_param(name: str, value: Any) -> Any:
     if value is not None and not callable(value):
         raise InvalidParameterError(name, f"must be a function, got {type(value).__name__}")
@@ -155,8 +145,8 @@ def _engine_settings(
         raise InvalidParameterError(
             "kv_cache_type", "sets both cache types: do not also pass cache_type_k/_v"
         )
-    cache_k = _cache_type("cache_type_k", cache_type_k or kv_cache_type)
-    cache_v = _cache_type("cache_type_v", cache_type_v or kv_cache_type)
+    cache_k = kv_cache_type_param("cache_type_k", cache_type_k or kv_cache_type)
+    cache_v = kv_cache_type_param("cache_type_v", cache_type_v or kv_cache_type)
     flash = flag("flash_attn", flash_attn, optional=True)
     if flash is False and cache_v is not None and cache_v not in _UNQUANTIZED_KV:
         raise InvalidParameterError(
