@@ -211,3 +211,32 @@ def test_host_policy_answers_only_its_own_addresses() -> None:
         assert not loopback.allows(bad), bad
     wildcard = HostPolicy("0.0.0.0")
     assert wildcard.allows("192.168.1.20:8080") and not wildcard.allows("rebound.example")
+
+
+async def test_connections_to_the_listener_send_small_writes_at_once() -> None:
+    """Nagle's algorithm is off on every accepted connection (uvicorn serves the socket
+    through asyncio), so an answer written in two pieces does not wait for a delayed ACK."""
+    import asyncio
+    import socket
+
+    from homefire.servers.serve import _listen
+
+    listener = _listen("127.0.0.1", 0)
+    accepted: asyncio.Future[asyncio.BaseTransport] = asyncio.get_running_loop().create_future()
+
+    class Accept(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            accepted.set_result(transport)
+
+    server = await asyncio.get_running_loop().create_server(Accept, sock=listener)
+    async with server:
+        _, writer = await asyncio.open_connection(*listener.getsockname())
+        try:
+            transport = await asyncio.wait_for(accepted, 10)
+            conn = transport.get_extra_info("socket")
+            nodelay = conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+            transport.close()
+        finally:
+            writer.close()
+            await writer.wait_closed()
+    assert nodelay != 0
