@@ -5,12 +5,14 @@ from __future__ import annotations
 import _thread
 import asyncio
 import json
+import re
 import threading
 from collections.abc import Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, cast
 
+import httpx
 import pytest
 from inprocess_helpers import FRANCE, no_end
 
@@ -24,6 +26,35 @@ WAIT = 120.0
 def _generating_threads() -> list[str]:
     names = ("homefire-stream", "homefire-xllamacpp")
     return [t.name for t in threading.enumerate() if t.name in names and t.is_alive()]
+
+
+# The long request the stop tests leave after three pieces: unstopped, it would run to the
+# context's end (~2000 tokens); stopped, the engine decodes the prompt and a few tokens more.
+LONG = "Write a very long story."
+STOPPED_WITHIN = 40
+
+
+def _decoded(llm: hf.LlamaCPP) -> int:
+    """Tokens the engine has decoded, by its own count: llama.cpp's decode counter (xllamacpp,
+    from its metrics), or the length of llama-cpp-python's context (the last prompt and every
+    token generated after it)."""
+    engine = llm._loaded()[0]
+    listener = llm.private_listener
+    if listener is None:
+        return int(engine._llm.n_tokens)  # type: ignore[attr-defined]
+    address, key = listener
+    metrics = httpx.get(
+        f"{address}/metrics", headers={"Authorization": f"Bearer {key}"}, timeout=WAIT
+    )
+    found = re.search(r"^llamacpp:n_decode_total (\S+)$", metrics.text, re.MULTILINE)
+    assert found, metrics.text
+    return int(float(found.group(1)))
+
+
+def _assert_stopped(llm: hf.LlamaCPP, before: int) -> None:
+    """The engine let go of the long request after its first pieces."""
+    since = _decoded(llm) - (before if llm.private_listener is not None else 0)
+    assert since < STOPPED_WITHIN, f"the engine went on generating ({since} tokens decoded)"
 
 
 def _two_tokens(llm: hf.LlamaCPP) -> None:
@@ -94,39 +125,44 @@ async def test_event_loop_runs_while_streaming(llm: hf.LlamaCPP) -> None:
 
 
 def test_closing_a_stream_stops_the_generation(single: hf.LlamaCPP) -> None:
+    extra = no_end(single)
+    before = _decoded(single)
     stream = cast(
         Generator[hf.CompletionResponse, None, None],
-        single.stream_complete(
-            "Write a very long story.", max_tokens=4000, temperature=0, extra=no_end(single)
-        ),
+        single.stream_complete(LONG, max_tokens=4000, temperature=0, extra=extra),
     )
     pieces = [next(stream).delta for _ in range(3)]
     assert all(pieces)
     stream.close()  # ~2000 more tokens were to come; the one slot must be free again
+    _assert_stopped(single, before)
     _two_tokens(single)
 
 
 def test_ctrl_c_cancels_a_blocking_call(single: hf.LlamaCPP) -> None:
+    extra = no_end(single)
+    before = _decoded(single)
     timer = threading.Timer(0.5, _thread.interrupt_main)
     timer.start()
     try:
         with pytest.raises(KeyboardInterrupt):
-            single.complete(
-                "Write a very long story.", max_tokens=4000, temperature=0, extra=no_end(single)
-            )
+            single.complete(LONG, max_tokens=4000, temperature=0, extra=extra)
     finally:
         timer.join(timeout=WAIT)
+    _assert_stopped(single, before)
     _two_tokens(single)
 
 
-async def test_leaving_an_async_stream_stops_the_generation(single: hf.LlamaCPP) -> None:
+async def test_closing_an_async_stream_stops_the_generation(single: hf.LlamaCPP) -> None:
+    extra = no_end(single)
+    before = await asyncio.to_thread(_decoded, single)
     count = 0
-    async for _ in single.astream_complete(
-        "Write a very long story.", max_tokens=4000, temperature=0, extra=no_end(single)
-    ):
+    stream = single.astream_complete(LONG, max_tokens=4000, temperature=0, extra=extra)
+    async for _ in stream:
         count += 1
         if count == 3:
             break
+    await stream.aclose()  # type: ignore[attr-defined]
+    await asyncio.to_thread(_assert_stopped, single, before)
     answer = await asyncio.wait_for(
         single.acomplete("Hello", max_tokens=2, temperature=0, extra=no_end(single)), WAIT
     )
