@@ -12,6 +12,8 @@ from fakes.lmstudio import LOAD_KEYS
 from homefire.errors import (
     DownloadError,
     GenerationError,
+    InvalidParameterError,
+    NotSupportedError,
     ProtocolError,
     StreamInterruptedError,
 )
@@ -76,6 +78,28 @@ def test_ollama_extra_options_merge_and_other_extras_go_top_level() -> None:
     body = ollama.build_generate_body("p", options, model="m", runtime={"num_ctx": 512})
     assert body["options"] == {"num_ctx": 512, "mirostat": 2}
     assert body["raw"] is True
+
+
+def test_ollama_extra_options_by_name_go_where_ollama_reads_them() -> None:
+    """`homefire serve` passes llama.cpp-style sampler fields along as `extra`; Ollama reads
+    them only inside `options`, and ignores them without a word at the top level."""
+    extra = {"typical_p": 0.9, "repeat_last_n": 32, "n_keep": 4, "keep_alive": "1m"}
+    body = ollama.build_chat_body([user("u")], parse_options({"extra": extra}), model="m")
+    assert body["options"] == {"typical_p": 0.9, "repeat_last_n": 32, "num_keep": 4}
+    assert body["keep_alive"] == "1m"
+    assert not {"typical_p", "repeat_last_n", "n_keep"} & body.keys()
+
+
+@pytest.mark.parametrize("field", ["grammar", "ignore_eos", "dry_multiplier", "typcal_p"])
+def test_ollama_refuses_an_extra_field_it_would_ignore(field: str) -> None:
+    options = parse_options({"extra": {field: 1}})
+    with pytest.raises(NotSupportedError, match=repr(field)):
+        ollama.build_generate_body("p", options, model="m")
+
+
+def test_ollama_extra_options_must_be_a_mapping() -> None:
+    with pytest.raises(InvalidParameterError, match="mapping"):
+        ollama.build_generate_body("p", parse_options({"extra": {"options": 3}}), model="m")
 
 
 def test_ollama_tool_calls_travel_as_objects_and_results_by_name() -> None:

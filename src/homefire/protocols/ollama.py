@@ -7,10 +7,16 @@ are JSON objects, streams are NDJSON ending in a line with `done: true` and nano
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from homefire.errors import ProtocolError, StreamInterruptedError
+from homefire.errors import (
+    InvalidParameterError,
+    NotSupportedError,
+    ProtocolError,
+    StreamInterruptedError,
+)
 from homefire.options import GenerationOptions
 from homefire.progress import Progress
 from homefire.protocols.errors import error_from_event
@@ -38,6 +44,51 @@ _OPTION_NAMES = {
     "repeat_penalty": "repeat_penalty",
     "seed": "seed",
 }
+
+
+# What Ollama reads inside `options` (its api.Options and api.Runner); an `extra` key of one of
+# these names goes there, as do llama.cpp's spellings of two of them (what `homefire serve`
+# passes along from a llama.cpp-style request).
+_WIRE_OPTIONS = frozenset(
+    {
+        "num_keep", "seed", "num_predict", "top_k", "top_p", "min_p", "typical_p",
+        "repeat_last_n", "temperature", "repeat_penalty", "presence_penalty",
+        "frequency_penalty", "stop", "num_ctx", "num_batch", "num_gpu", "main_gpu", "use_mmap",
+        "num_thread",
+    }
+)  # fmt: skip
+_LLAMACPP_SPELLINGS = {"n_keep": "num_keep", "n_predict": "num_predict"}
+# The top-level fields of `/api/chat` and `/api/generate` an `extra` key may set.
+_TOP_LEVEL = frozenset(
+    {
+        "format", "keep_alive", "think", "tools", "truncate", "shift", "logprobs",
+        "top_logprobs", "suffix", "system", "template", "context", "raw", "images",
+    }
+)  # fmt: skip
+
+
+def _place_extra(extra: Mapping[str, Any], body: dict[str, Any], options: dict[str, Any]) -> None:
+    """Put each `extra` field where Ollama reads it. Ollama ignores any other field without a
+    word, so one it has no place for is refused before anything is sent."""
+    for key, value in extra.items():
+        if key == "options":
+            if not isinstance(value, Mapping):
+                raise InvalidParameterError(
+                    "extra", "'options' must be a mapping of Ollama options"
+                )
+            options.update(value)
+        elif key in _WIRE_OPTIONS or key in _LLAMACPP_SPELLINGS:
+            options[_LLAMACPP_SPELLINGS.get(key, key)] = value
+        elif key in _TOP_LEVEL:
+            body[key] = value
+        else:
+            known = sorted(_WIRE_OPTIONS | _TOP_LEVEL | {"options"})
+            close = difflib.get_close_matches(str(key), known, n=3)
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            raise NotSupportedError(
+                f"Ollama has no request field or option {key!r}{hint}; it would ignore it "
+                "without a word, so nothing was sent"
+            )
 
 
 def message_to_wire(message: ChatMessage) -> dict[str, Any]:
@@ -77,13 +128,9 @@ def _request(
         body["think"] = think
     if options.json_schema is not None:
         body["format"] = dict(options.json_schema)
-    extra = dict(options.extra)
-    extra_options = extra.pop("options", None)
-    if isinstance(extra_options, Mapping):
-        wire_options.update(extra_options)
+    _place_extra(options.extra, body, wire_options)
     if wire_options:
         body["options"] = wire_options
-    body.update(extra)
     return body
 
 
