@@ -216,3 +216,16 @@ def test_launch_stops_the_server_on_exit() -> None:
     assert process.poll() is not None
     with pytest.raises(hf.ServerNotRunningError):
         hf.Llamafile(base_url=server.base_url, retry=hf.RetryPolicy(attempts=1)).health()
+
+
+def test_launch_lets_homefire_serve_pick_its_port_and_reads_which() -> None:
+    """No port is guessed for homefire's own server: it binds one the system picks (so
+    nothing can take it first) and launch() reads the address from its log."""
+    with launch(smollm2_path(), context_window=256, n_threads=2) as server:
+        args = [str(arg) for arg in server.process.args]  # type: ignore[union-attr]
+        assert args[args.index("--port") + 1] == "0"
+        port = int(server.base_url.rsplit(":", 1)[1])
+        assert port > 0
+        assert f"serving at {server.base_url} " in server.log_path.read_text()
+        with server.llm() as llm:
+            assert llm.health()

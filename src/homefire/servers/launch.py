@@ -4,11 +4,16 @@ It runs a given `llama-server` / llamafile binary, or homefire's own in-process 
 child process (`python -m homefire.servers.serve`), on 127.0.0.1 and a free port, with a fresh API
 key, its output in a log file; waits until the model is loaded; and stops it on exit
 (SIGTERM, then SIGKILL). A server that dies while starting raises with its last log lines.
+
+homefire's own server binds a port the system picks and says which in its log, so no other
+program can take the port between the choice and the bind. A binary is given a port that
+was free a moment before; it binds it itself.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -34,6 +39,8 @@ from homefire.servers.serve import API_KEY_ENV, new_api_key
 
 _POLL_SECONDS = 0.05
 _STOP_SECONDS = 10.0
+# The line `homefire serve` prints once its model is loaded, with the address it listens on.
+_SERVING = re.compile(rb"^homefire: serving at (http://\S+) ", re.MULTILINE)
 
 
 @dataclass
@@ -140,6 +147,22 @@ def _check(
     seconds("ready_timeout", timeout)
 
 
+def _exited(server: LaunchedServer, code: int) -> ServerError:
+    return ServerError(
+        f"the server exited with code {code} before it was ready; last lines of "
+        f"its log ({server.log_path}):\n{server.log_tail()}",
+        url=server.base_url,
+    )
+
+
+def _not_ready(server: LaunchedServer, timeout: float) -> HomefireTimeoutError:
+    return HomefireTimeoutError(
+        "ready",
+        timeout,
+        f"waiting for the server at {server.base_url} to load its model (log: {server.log_path})",
+    )
+
+
 def _wait_ready(server: LaunchedServer, timeout: float) -> None:
     llm = server.llm()
     deadline = time.monotonic() + timeout
@@ -147,26 +170,37 @@ def _wait_ready(server: LaunchedServer, timeout: float) -> None:
         while True:
             code = server.process.poll()
             if code is not None:
-                raise ServerError(
-                    f"the server exited with code {code} before it was ready; last lines of "
-                    f"its log ({server.log_path}):\n{server.log_tail()}",
-                    url=server.base_url,
-                )
+                raise _exited(server, code)
             try:
                 if llm.health():
                     return
             except (ServerNotRunningError, ServerBusyError, HomefireTimeoutError):
                 pass
             if time.monotonic() >= deadline:
-                raise HomefireTimeoutError(
-                    "ready",
-                    timeout,
-                    f"waiting for the server at {server.base_url} to load its model "
-                    f"(log: {server.log_path})",
-                )
+                raise _not_ready(server, timeout)
             time.sleep(_POLL_SECONDS)
     finally:
         llm.close()
+
+
+def _wait_announced(server: LaunchedServer, timeout: float) -> None:
+    """Wait until homefire's server says, in its log, that it serves and where."""
+    deadline = time.monotonic() + timeout
+    seen = b""
+    with open(server.log_path, "rb") as log:
+        while True:
+            code = server.process.poll()
+            seen += log.read()
+            found = _SERVING.search(seen)
+            if found:
+                server.base_url = found.group(1).decode("ascii")
+                return
+            if code is not None:
+                raise _exited(server, code)
+            if time.monotonic() >= deadline:
+                raise _not_ready(server, timeout)
+            seen = seen[seen.rfind(b"\n") + 1 :]  # only a line not yet ended may still match
+            time.sleep(_POLL_SECONDS)
 
 
 def launch(
@@ -195,7 +229,9 @@ def launch(
     """
     model = Path(model_path) if model_path is not None else None
     _check(model, binary, parallel, ready_timeout)
-    port = port if port is not None else free_port(host)
+    announced = binary is None and port is None
+    if port is None:
+        port = 0 if announced else free_port(host)
     key = api_key or new_api_key()
     env = dict(os.environ)
     argv = _command(
@@ -215,7 +251,7 @@ def launch(
     else:
         env["LLAMA_API_KEY"] = key
     if log_path is None:
-        handle, name = tempfile.mkstemp(prefix=f"homefire-server-{port}-", suffix=".log")
+        handle, name = tempfile.mkstemp(prefix="homefire-server-", suffix=".log")
         os.close(handle)
         log_path = name
     log = open(log_path, "wb")  # noqa: SIM115 - closed by LaunchedServer.stop
@@ -226,7 +262,10 @@ def launch(
         raise ServerError(f"could not start {argv[0]}: {exc}") from None
     server = LaunchedServer(f"http://{host}:{port}", key, process, Path(log_path), log)
     try:
-        _wait_ready(server, ready_timeout)
+        if announced:
+            _wait_announced(server, ready_timeout)
+        else:
+            _wait_ready(server, ready_timeout)
     except BaseException:
         server.stop()
         raise
