@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -53,3 +54,17 @@ def test_plot_without_the_renderer_fails_before_the_run(
     code, output = _bench("no-such-model.gguf", "--plot", "chart.png")
     assert code == 1
     assert "pip install 'homefire[bench]'" in output
+
+
+def test_rows_that_fail_are_said_and_the_results_still_written(
+    refusing_url: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "bench.json"
+    spec = refusing_url.replace("http://", "llamafile://")
+    code, output = _bench(spec, "--concurrency", "1,2", "--json", str(out))
+    assert code == 1
+    assert f"error: {spec}: " in output and "[at 1, 2 at once]" in output
+    assert "Traceback" not in output
+    rows = json.loads(out.read_text())["rows"]
+    assert [row["concurrency"] for row in rows] == [1, 2]
+    assert all(refusing_url in row["error"] for row in rows)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import struct
 import sys
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -163,6 +164,71 @@ def test_scripted_llm_runs_every_request_and_says_what_it_lacks(scripted: Any) -
     assert any("no timings" in note for note in row.notes)
 
 
+class _CutsCrowds(hf.CustomLLM):
+    """Answers its first two requests (the warm-up and the one-at-a-time row) and cuts every
+    stream after them, as a server does that stops a request when another comes
+    (llama-cpp-python's, by default)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked = 0
+
+    def complete(self, prompt: str, **kwargs: Any) -> hf.CompletionResponse:  # type: ignore[override]
+        return hf.CompletionResponse(text="a b c d", finish_reason="stop")
+
+    def stream_complete(self, prompt: str, **kwargs: Any) -> Iterator[str]:  # type: ignore[override]
+        self.asked += 1
+        if self.asked > 2:
+            raise hf.StreamInterruptedError("the stream ended before it was complete")
+        yield from ("a b", " c d")
+
+
+def test_a_row_that_fails_says_why_and_the_run_goes_on(scripted: Any) -> None:
+    other = scripted(["a b c d"] * 4)
+    report = hf.bench(
+        {"cuts": _CutsCrowds(), "fine": other},
+        prompt_tokens=4,
+        gen_tokens=2,
+        reps=1,
+        concurrency=[1, 2],
+    )
+    assert [(r.target, r.concurrency, r.error is None) for r in report.rows] == [
+        ("cuts", 1, True),
+        ("cuts", 2, False),
+        ("fine", 1, True),
+        ("fine", 2, True),
+    ]
+    failed = report.rows[1]
+    assert failed.error is not None and "before it was complete" in failed.error
+    assert failed.throughput is None and failed.gen_tps_client is None
+    assert json.loads(report.to_json())["rows"][1]["error"] == failed.error
+    assert other.replies == []
+
+
+def test_a_server_that_is_down_fails_its_rows_only(scripted: Any, refusing_url: str) -> None:
+    """A spec names its provider, so nothing is asked of the server before its turn. (A
+    bare URL is identified first, so a server that is down fails the run before it starts.)"""
+    fine = scripted(["a b c d"] * 4)
+    report = hf.bench(
+        {"gone": refusing_url.replace("http://", "llamafile://"), "fine": fine},
+        prompt_tokens=4,
+        gen_tokens=2,
+        reps=1,
+        concurrency=[1, 2],
+    )
+    gone = [r for r in report.rows if r.target == "gone"]
+    assert [r.concurrency for r in gone] == [1, 2]
+    assert all(r.error is not None and refusing_url in r.error for r in gone)
+    assert all(r.error is None for r in report.rows if r.target == "fine")
+
+
+def test_a_missing_model_file_is_refused_before_any_target_runs(scripted: Any) -> None:
+    first = scripted(["a b c d"] * 2)
+    with pytest.raises(hf.ModelFileError, match="no such file"):
+        hf.bench({"first": first, "typo": "no-such-model.gguf"}, prompt_tokens=4, gen_tokens=2)
+    assert first.prompts == []
+
+
 # --- the JSON layout ----------------------------------------------------------------------
 
 
@@ -203,7 +269,7 @@ _STAT_KEYS = {"median", "min", "max", "stdev", "n"}
 _ROW_KEYS = {
     "target", "backend", "model", "settings", "concurrency", "prompt_tokens", "prompt_exact",
     "gen_tokens", "end_ban", "load_ms", "generated", "ttft_ms", "prompt_ms", "prompt_tps",
-    "prompt_tps_client", "gen_tps", "gen_tps_client", "throughput", "notes", "samples",
+    "prompt_tps_client", "gen_tps", "gen_tps_client", "throughput", "notes", "samples", "error",
 }  # fmt: skip
 _SAMPLE_KEYS = {
     "rep", "prompt_tokens", "generated_tokens", "ttft_ms", "prompt_tps_client",

@@ -204,6 +204,8 @@ def command(
     if plot_path is not None:
         written = report.plot(plot_path)
         click.echo(f"plot written to {written}", err=True)
+    if _print_failures(report):
+        raise SystemExit(1)
 
 
 def _bench_key(targets: tuple[str, ...], api_key: ApiKey) -> str | None:
@@ -266,6 +268,21 @@ def _cell(stat: Stat | None) -> str:
     return "-" if stat is None else str(stat)
 
 
+def _print_failures(report: BenchReport) -> bool:
+    """Say, once per target and cause, why rows could not be measured; whether any failed."""
+    from homefire.servers.bench import describe_settings
+
+    failed: dict[str, list[str]] = {}
+    for row in report.rows:
+        if row.error is not None:
+            settings = describe_settings(row.settings)
+            where = f"{row.target} ({settings})" if settings else row.target
+            failed.setdefault(f"{where}: {row.error}", []).append(str(row.concurrency))
+    for line, levels in failed.items():
+        click.echo(f"error: {line} [at {', '.join(levels)} at once]", err=True)
+    return bool(failed)
+
+
 def _table(rows: list[BenchRow]) -> Table:
     from rich.table import Table
 
@@ -289,7 +306,7 @@ def _table(rows: list[BenchRow]) -> Table:
             _cell(row.prompt_tps_client),
             _cell(row.gen_tps),
             _cell(row.gen_tps_client),
-            _cell(row.throughput),
+            "[red]failed[/]" if row.error is not None else _cell(row.throughput),
         )
     return table
 
