@@ -33,7 +33,17 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from homefire._bridge import run_sync
 from homefire._version import __version__
-from homefire.errors import HomefireError, InvalidParameterError, NotSupportedError
+from homefire.errors import (
+    APIStatusError,
+    EngineLoadError,
+    GenerationError,
+    HomefireError,
+    HomefireTimeoutError,
+    InsufficientMemoryError,
+    InvalidParameterError,
+    NotSupportedError,
+    ServerError,
+)
 from homefire.llm.base import LLM
 from homefire.modelfiles.gguf import check_regular_file
 
@@ -269,6 +279,22 @@ class BenchRow:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def _fails_the_row(exc: HomefireError) -> bool:
+    """Whether an error is the run's (a cut stream, a server gone, a load out of memory in a
+    sweep): its row says so and the run goes on. A wrong key, an unknown model or a request
+    the server refuses is how the run was asked for, and ends it at once."""
+    if isinstance(exc, APIStatusError) and 400 <= exc.status < 500:
+        return False
+    failures = (
+        GenerationError,
+        ServerError,
+        HomefireTimeoutError,
+        EngineLoadError,
+        InsufficientMemoryError,
+    )
+    return isinstance(exc, failures)
 
 
 def _failed_row(
@@ -756,6 +782,8 @@ class _Runner:
                 samples += [m.sample for m in measured]
                 throughputs.append(_rate(sum(m.generated for m in measured), wall * 1000.0))
         except HomefireError as exc:
+            if not _fails_the_row(exc):
+                raise
             return _failed_row(
                 self.plan.label,
                 backend=self.backend,
@@ -891,6 +919,10 @@ def bench(
                 if workload.warmup:
                     runner.warm_up()
             except HomefireError as exc:  # every row of this target says why, and on we go
+                if llm is not None and plan.llm is None:
+                    llm.close()
+                if not _fails_the_row(exc):
+                    raise
                 for level in workload.concurrency:
                     add(
                         _failed_row(
@@ -905,8 +937,6 @@ def bench(
                             error=exc,
                         )
                     )
-                if llm is not None and plan.llm is None:
-                    llm.close()
                 continue
             try:
                 for level in workload.concurrency:
