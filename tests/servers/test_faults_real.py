@@ -229,3 +229,10 @@ def test_launch_lets_homefire_serve_pick_its_port_and_reads_which() -> None:
         assert f"serving at {server.base_url} " in server.log_path.read_text()
         with server.llm() as llm:
             assert llm.health()
+
+
+def test_launch_that_outlasts_its_ready_timeout_says_so_and_stops_the_server() -> None:
+    with pytest.raises(hf.HomefireTimeoutError, match="longer ready_timeout") as caught:
+        launch(smollm2_path(), context_window=256, n_threads=2, ready_timeout=0.05)
+    assert caught.value.which == "ready"
+    assert ":0" not in str(caught.value)

@@ -13,7 +13,6 @@ was free a moment before; it binds it itself.
 from __future__ import annotations
 
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -35,12 +34,10 @@ from homefire.errors import (
 )
 from homefire.modelfiles.gguf import check_regular_file
 from homefire.providers.llamafile import Llamafile
-from homefire.servers.serve import API_KEY_ENV, new_api_key
+from homefire.servers.serve import ANNOUNCED, API_KEY_ENV, new_api_key
 
 _POLL_SECONDS = 0.05
 _STOP_SECONDS = 10.0
-# The line `homefire serve` prints once its model is loaded, with the address it listens on.
-_SERVING = re.compile(rb"^homefire: serving at (http://\S+) ", re.MULTILINE)
 
 
 @dataclass
@@ -156,10 +153,12 @@ def _exited(server: LaunchedServer, code: int) -> ServerError:
 
 
 def _not_ready(server: LaunchedServer, timeout: float) -> HomefireTimeoutError:
+    where = "" if server.base_url.endswith(":0") else f" at {server.base_url}"
     return HomefireTimeoutError(
         "ready",
         timeout,
-        f"waiting for the server at {server.base_url} to load its model (log: {server.log_path})",
+        f"waiting for the server{where} to load its model (log: {server.log_path}); a large "
+        "model may need a longer ready_timeout",
     )
 
 
@@ -191,7 +190,7 @@ def _wait_announced(server: LaunchedServer, timeout: float) -> None:
         while True:
             code = server.process.poll()
             seen += log.read()
-            found = _SERVING.search(seen)
+            found = ANNOUNCED.search(seen)
             if found:
                 server.base_url = found.group(1).decode("ascii")
                 return

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import secrets
 import signal
 import socket
@@ -367,6 +368,15 @@ def _int_or_auto(value: str) -> int | Auto:
     return "auto" if value == "auto" else int(value)
 
 
+def announcement(url: str) -> str:
+    """The line printed once the model is loaded and the server answers; `launch()` reads
+    the address from it (`ANNOUNCED`)."""
+    return f"homefire: serving at {url} (OpenAI-compatible API under {url}/v1)"
+
+
+ANNOUNCED = re.compile(rb"^homefire: serving at (http://\S+) ", re.MULTILINE)
+
+
 def resolve_api_key(api_key: str | None, no_api_key: bool) -> tuple[str | None, bool]:
     """(the key to require, whether it was generated): flag, then environment, then a new one."""
     if no_api_key:
@@ -383,7 +393,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     key, generated = resolve_api_key(args.api_key, args.no_api_key)
 
     def ready(url: str) -> None:
-        print(f"homefire: serving at {url} (OpenAI-compatible API under {url}/v1)", flush=True)
+        print(announcement(url), flush=True)
         if generated:
             print(f"homefire: API key: {key}", flush=True)
 
