@@ -10,6 +10,7 @@ Studio fake, since a llama.cpp server cannot do them at all (a row below says so
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
@@ -17,14 +18,14 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from threading import Thread
 
 import pytest
 
 from fakes.lmstudio import FakeLMStudio
 from homefire.servers.launch import LaunchedServer, launch
+from threaded_http import threaded_http
 
 pytestmark = pytest.mark.integration
 
@@ -174,25 +175,21 @@ class _NotAnLLM(BaseHTTPRequestHandler):
 def places() -> Iterator[Places]:
     refused = socket.socket()  # bound, never listening: connections to it are refused
     refused.bind(("127.0.0.1", 0))
-    plain = ThreadingHTTPServer(("127.0.0.1", 0), _NotAnLLM)
-    Thread(target=plain.serve_forever, daemon=True).start()
-    server: LaunchedServer = launch(context_window=1024, n_threads=2, ready_timeout=120)
-    lmstudio = FakeLMStudio(api_key=server.api_key).start()
-    try:
-        lmstudio.loaded["smollm2-135m-instruct"] = _instance()
-        yield Places(
-            refused=f"http://127.0.0.1:{refused.getsockname()[1]}",
-            plain=f"http://127.0.0.1:{plain.server_address[1]}",
-            server=server.base_url,
-            lmstudio=f"lmstudio://{lmstudio.base_url.removeprefix('http://')}",
-            key=server.api_key,
-        )
-    finally:
-        lmstudio.stop()
-        server.stop()
-        plain.shutdown()
-        plain.server_close()
-        refused.close()
+    with contextlib.closing(refused), threaded_http(_NotAnLLM) as plain:
+        server: LaunchedServer = launch(context_window=1024, n_threads=2, ready_timeout=120)
+        lmstudio = FakeLMStudio(api_key=server.api_key).start()
+        try:
+            lmstudio.loaded["smollm2-135m-instruct"] = _instance()
+            yield Places(
+                refused=f"http://127.0.0.1:{refused.getsockname()[1]}",
+                plain=plain.rstrip("/"),
+                server=server.base_url,
+                lmstudio=f"lmstudio://{lmstudio.base_url.removeprefix('http://')}",
+                key=server.api_key,
+            )
+        finally:
+            lmstudio.stop()
+            server.stop()
 
 
 def _instance() -> object:

@@ -6,20 +6,19 @@ features change the float rounding). The tests check what the command does with 
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from pty_session import Terminal
+
+from threaded_http import serving_files
 
 pytestmark = pytest.mark.integration
 
@@ -133,18 +132,8 @@ def served_model(smollm2_path: Path, tmp_path: Path) -> Iterator[str]:
     folder = tmp_path / "served"
     folder.mkdir()
     shutil.copyfile(smollm2_path, folder / "smol.gguf")
-    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(folder))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/smol.gguf"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serving_files(folder) as url:
+        yield f"{url}smol.gguf"
 
 
 def test_model_url_is_downloaded_into_the_cache_then_used(

@@ -12,9 +12,8 @@ import shlex
 import subprocess
 import sys
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from threading import Thread
 
 import pytest
 from click.testing import CliRunner, Result
@@ -25,6 +24,7 @@ from fakes.ollama import FakeOllama
 from homefire.cli._app import app
 from homefire.servers.doctor import KEY
 from homefire.servers.launch import LaunchedServer, launch
+from threaded_http import threaded_http
 
 ENV = {"HOMEFIRE_CONFIG": None, "HOMEFIRE_API_KEY": None, "HOMEFIRE_DEBUG": None}
 
@@ -173,18 +173,13 @@ def test_nothing_listening_or_not_an_llm_server() -> None:
         def log_message(self, *args: object) -> None:
             pass
 
-    plain = ThreadingHTTPServer(("127.0.0.1", 0), Plain)
-    Thread(target=plain.serve_forever, daemon=True).start()
-    try:
-        result = doctor(f"http://127.0.0.1:{plain.server_address[1]}")
+    with threaded_http(Plain) as plain:
+        result = doctor(plain.rstrip("/"))
         assert status(result, "server") == "FAIL", result.output
         (discover,) = fix_of(result, "server")
         listed = homefire(discover)
         assert listed.exit_code in (0, 1), listed.output
         assert listed.exit_code == 0 or "no LLM server found" in listed.stderr
-    finally:
-        plain.shutdown()
-        plain.server_close()
 
 
 # --- a real llama.cpp server ------------------------------------------------------------------

@@ -2,35 +2,22 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import http.server
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import homefire as hf
+from threaded_http import serving_files
 
 pytestmark = pytest.mark.integration
 
 
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def served(tiny_model: Path) -> Iterator[str]:
-    handler = functools.partial(_Quiet, directory=str(tiny_model.parent))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/{tiny_model.name}"
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=10)
+    with serving_files(tiny_model.parent) as url:
+        yield f"{url}{tiny_model.name}"
 
 
 def test_model_url_downloads_and_loads(served: str, tiny_model: Path, tmp_path: Path) -> None:
